@@ -1,0 +1,144 @@
+"""Reading and writing MIDI files: the only module that touches MIDI bytes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from ..errors import MidiReadError, MidiWriteError
+from ..performance import PEDAL_DTYPE, Performance, make_notes, make_pedals
+from ..utils import atomic_path
+
+PathLike = Union[str, os.PathLike]
+
+#: Tempos outside this range (quarter notes per minute) are treated as corrupt.
+MIN_QPM = 1.0
+MAX_QPM = 2000.0
+SUSTAIN_CC = 64
+
+
+def _load_score(path: Path):
+    from symusic import Score
+
+    if not path.exists():
+        raise MidiReadError(path, "file does not exist")
+    if not path.is_file():
+        raise MidiReadError(path, "not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise MidiReadError(path, "file is empty (0 bytes)")
+    try:
+        return Score(str(path), ttype="second")
+    except Exception as exc:  # symusic raises RuntimeError/ValueError with a message
+        msg = str(exc).replace("MiniMidi: ", "").replace(": iostream error", "")
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head != b"MThd":
+            msg = f"not a MIDI file (header {head!r}, expected b'MThd')"
+        raise MidiReadError(path, f"corrupt MIDI: {msg}") from None
+
+
+def read_midi(path: PathLike, *, include_drums: bool = False) -> Performance:
+    """Read a MIDI file (format 0 or 1) into a :class:`Performance`.
+
+    All non-drum tracks are merged; times are seconds through the file's tempo
+    map; sustain-pedal (CC64) events are kept. Raises :class:`MidiReadError`
+    naming the file and the problem when the file cannot be used.
+    """
+    path = Path(path)
+    score = _load_score(path)
+    for tempo in score.tempos:
+        qpm = float(tempo.qpm)
+        if not np.isfinite(qpm) or qpm < MIN_QPM or qpm > MAX_QPM:
+            raise MidiReadError(
+                path, f"absurd tempo {qpm:.6g} qpm at {float(tempo.time):.3f}s "
+                f"(allowed {MIN_QPM:g}..{MAX_QPM:g})"
+            )
+    note_parts, pedal_parts, programs = [], [], []
+    drum_tracks = 0
+    for track in score.tracks:
+        if track.is_drum and not include_drums:
+            drum_tracks += 1
+            continue
+        arr = track.notes.numpy()
+        if arr["time"].size:
+            programs.append(int(track.program))
+            note_parts.append(arr)
+        if len(track.controls):
+            cc = track.controls.numpy()
+            sel = cc["number"] == SUSTAIN_CC
+            if sel.any():
+                pedal_parts.append(make_pedals(cc["time"][sel], cc["value"][sel]))
+    if note_parts:
+        time = np.concatenate([p["time"] for p in note_parts]).astype(np.float64)
+        dur = np.concatenate([p["duration"] for p in note_parts]).astype(np.float64)
+        notes = make_notes(
+            time,
+            time + dur,
+            np.concatenate([p["pitch"] for p in note_parts]),
+            np.concatenate([p["velocity"] for p in note_parts]),
+        )
+    else:
+        notes = make_notes([], [], [], [])
+    pedals = np.concatenate(pedal_parts) if pedal_parts else np.empty(0, PEDAL_DTYPE)
+    meta = {
+        "source": str(path),
+        "ticks_per_quarter": int(score.ticks_per_quarter),
+        "programs": sorted(set(programs)),
+        "n_tracks": len(score.tracks),
+        "drum_tracks": drum_tracks,
+        "n_tempos": len(score.tempos),
+    }
+    return Performance(notes, pedals, meta)
+
+
+def performance_to_score(performance: Performance, *, tpq: int = 960, qpm: float = 120.0,
+                         program: int = 0):
+    """Build a tick-based symusic Score with one piano track from a Performance."""
+    from symusic import ControlChange, Note, Score, Tempo, Track
+
+    score = Score(tpq, ttype="second")
+    score.tempos.append(Tempo(0.0, qpm=qpm, ttype="second"))
+    track = Track(name="Piano", program=program, ttype="second")
+    notes = performance.notes
+    if len(notes):
+        if notes["onset"].min() < 0:
+            raise MidiWriteError("<performance>", "notes start before time 0")
+        track.notes = Note.from_numpy(
+            time=notes["onset"].astype(np.float32),
+            duration=np.maximum(notes["offset"] - notes["onset"], 0).astype(np.float32),
+            pitch=np.clip(notes["pitch"], 0, 127).astype(np.int8),
+            velocity=np.clip(notes["velocity"], 1, 127).astype(np.int8),
+            ttype="second",
+        )
+    ped = performance.pedals
+    if ped.size:
+        track.controls = ControlChange.from_numpy(
+            time=np.maximum(ped["time"], 0).astype(np.float32),
+            number=np.full(ped.size, SUSTAIN_CC, dtype=np.uint8),
+            value=np.clip(ped["value"], 0, 127).astype(np.uint8),
+            ttype="second",
+        )
+    score.tracks.append(track)
+    return score.to("tick")
+
+
+def write_midi(performance: Performance, path: PathLike, *, tpq: int = 960,
+               qpm: float = 120.0) -> Path:
+    """Write a Performance as a format-1 MIDI file with one piano track.
+
+    The file is written to a temporary name and renamed, so a failure never
+    leaves a half-written file. At the defaults (960 ticks per quarter, 120 qpm)
+    one tick is 0.52 ms.
+    """
+    path = Path(path)
+    score = performance_to_score(performance, tpq=tpq, qpm=qpm)
+    try:
+        with atomic_path(path) as tmp:
+            score.dump_midi(str(tmp))
+    except OSError as exc:
+        raise MidiWriteError(path, str(exc)) from None
+    return path

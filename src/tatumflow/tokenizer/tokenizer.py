@@ -1,0 +1,336 @@
+"""Expressive performance tokenizer: Performance <-> token ids, fully vectorised.
+
+Encoding: every time is rounded to the ``time_step_ms`` grid (so each onset and
+offset is off by at most half a step). Events are ordered by time and, within a
+time step, SUSTAIN_OFF, NOTE_OFFs, SUSTAIN_ON, then (VELOCITY, NOTE_ON[,
+DURATION...]) by pitch. Gaps become TIME_SHIFT tokens relative to the previous
+event (the first gap is measured from time 0, so absolute timing is kept).
+
+Decoding accepts any id sequence: invalid events are dropped and counted in a
+:class:`DecodeReport`, never raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..performance import PEDAL_DTYPE, Performance, disjoint_same_pitch, make_notes
+from .config import TokenizerConfig
+from .grammar import Grammar
+from .vocab import (
+    DURATION, EOS, NOTE_OFF, NOTE_ON, SHIFT, SOS, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY, Vocabulary,
+)
+
+# Order of event kinds within one time step.
+_PRIO_PEDAL_OFF, _PRIO_NOTE_OFF, _PRIO_PEDAL_ON, _PRIO_NOTE_ON = range(4)
+
+
+@dataclass
+class DecodeReport:
+    """What the decoder dropped or repaired (all zeros for a well-formed sequence)."""
+
+    invalid_ids: int = 0          # ids outside the vocabulary, or PAD/SOS/MASK mid-sequence
+    note_on_without_velocity: int = 0
+    dangling_velocity: int = 0    # VELOCITY not followed by NOTE_ON
+    orphan_note_off: int = 0      # NOTE_OFF for a pitch that is not sounding
+    retriggered_note: int = 0     # NOTE_ON for a sounding pitch (previous note closed)
+    unclosed_note: int = 0        # note still sounding at the end (closed there)
+    orphan_duration: int = 0      # DURATION not after NOTE_ON/DURATION
+    note_without_duration: int = 0
+    zero_length_note: int = 0     # closed in the step it opened (lengthened to one step)
+    redundant_pedal: int = 0      # SUSTAIN_ON while down / SUSTAIN_OFF while up
+
+    @property
+    def total(self) -> int:
+        return sum(asdict(self).values())
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["total"] = self.total
+        return d
+
+
+def velocity_to_bin(velocity: np.ndarray, bins: int) -> np.ndarray:
+    """Map MIDI velocity 0..127 to 0..bins-1 with equal-width bins over 0..127."""
+    v = np.clip(np.asarray(velocity, dtype=np.int64), 0, 127)
+    return (v * bins) // 128
+
+
+def bin_to_velocity(b: np.ndarray, bins: int) -> np.ndarray:
+    """The centre of each velocity bin (at least 1, so a note is never silent)."""
+    b = np.asarray(b, dtype=np.int64)
+    lo = (b * 128 + bins - 1) // bins          # smallest velocity in the bin
+    hi = ((b + 1) * 128 + bins - 1) // bins - 1  # largest velocity in the bin
+    return np.maximum((lo + hi) // 2, 1)
+
+
+class PerformanceTokenizer:
+    """Turns a :class:`Performance` into token ids and back.
+
+    >>> tok = PerformanceTokenizer()
+    >>> ids = tok.encode(performance)
+    >>> restored = tok.decode(ids)
+    """
+
+    def __init__(self, config: Optional[TokenizerConfig] = None):
+        self.config = config or TokenizerConfig()
+        self.vocab = Vocabulary(self.config)
+        self.grammar = Grammar(self.vocab)
+        # Smallest unsigned dtype that holds every id (stores use it on disk).
+        self.id_dtype = np.uint16 if self.vocab.size <= 65536 else np.uint32
+
+    def __len__(self) -> int:
+        return self.vocab.size
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab.size
+
+    def __repr__(self) -> str:
+        return f"PerformanceTokenizer(vocab_size={self.vocab.size}, config={self.config})"
+
+    # ---------------------------------------------------------------- encoding
+    def encode(self, performance: Performance, *, sos: bool = True, eos: bool = True) -> np.ndarray:
+        """Token ids (int64, 1-D) of a performance.
+
+        Notes outside pitch_min..pitch_max are left out; same-pitch notes that
+        overlap on the time grid are made disjoint (the earlier one ends where
+        the next begins), as a piano would play them.
+        """
+        c, v = self.config, self.vocab
+        notes = performance.notes
+        step = c.time_step
+        inr = (notes["pitch"] >= c.pitch_min) & (notes["pitch"] <= c.pitch_max)
+        if not inr.all():
+            notes = notes[inr]
+        q_on = np.rint(notes["onset"] / step).astype(np.int64)
+        q_off = np.rint(notes["offset"] / step).astype(np.int64)
+        np.maximum(q_off, q_on + 1, out=q_off)
+        q_on = np.maximum(q_on, 0)
+        pitch = notes["pitch"].astype(np.int64)
+        vel = notes["velocity"]
+        if c.release == "note_off" and len(pitch) > 1:
+            keep, q_off, _ = disjoint_same_pitch(pitch, q_on, q_off)
+            q_on, pitch, vel = q_on[keep], pitch[keep], vel[keep]
+        vbin = velocity_to_bin(vel, c.velocity_bins)
+        n = len(pitch)
+
+        # Event tables: time, priority, pitch (sort key) and up to two fixed tokens.
+        ev_time = [q_on]
+        ev_prio = [np.full(n, _PRIO_NOTE_ON)]
+        ev_pitch = [pitch]
+        tok0 = [v.velocity.start + vbin]
+        tok1 = [v.note_on.start + pitch - c.pitch_min]
+        n_dur = [np.zeros(n, dtype=np.int64)]
+        if c.release == "note_off":
+            ev_time.append(q_off)
+            ev_prio.append(np.full(n, _PRIO_NOTE_OFF))
+            ev_pitch.append(pitch)
+            tok0.append(v.note_off.start + pitch - c.pitch_min)
+            tok1.append(np.full(n, -1))
+            n_dur.append(np.zeros(n, dtype=np.int64))
+            dur_steps = None
+        else:
+            dur_steps = q_off - q_on
+            n_dur[0] = -(-dur_steps // c.max_duration_steps)
+        if c.sustain and performance.pedals.size:
+            iv = performance.pedal_intervals()
+            qd = np.maximum(np.rint(iv[:, 0] / step).astype(np.int64), 0)
+            qu = np.rint(iv[:, 1] / step).astype(np.int64)
+            ok = qu > qd
+            qd, qu = qd[ok], qu[ok]
+            k = len(qd)
+            ev_time += [qd, qu]
+            ev_prio += [np.full(k, _PRIO_PEDAL_ON), np.full(k, _PRIO_PEDAL_OFF)]
+            ev_pitch += [np.zeros(k, np.int64)] * 2
+            tok0 += [np.full(k, v.sustain_on_id), np.full(k, v.sustain_off_id)]
+            tok1 += [np.full(k, -1)] * 2
+            n_dur += [np.zeros(k, dtype=np.int64)] * 2
+        t = np.concatenate(ev_time)
+        key = (t * 4 + np.concatenate(ev_prio)) * 128 + np.concatenate(ev_pitch)
+        order = np.argsort(key, kind="stable")
+        t = t[order]
+        tok0 = np.concatenate(tok0)[order]
+        tok1 = np.concatenate(tok1)[order]
+        n_dur = np.concatenate(n_dur)[order]
+        if dur_steps is not None:
+            # Duration of each event (only note events, which come first, have one).
+            d_all = np.zeros(len(order), dtype=np.int64)
+            d_all[:n] = dur_steps
+            dur_steps = d_all[order]
+
+        delta = np.diff(t, prepend=0)
+        n_shift = -(-delta // c.max_shift_steps)
+        n_fixed = 1 + (tok1 >= 0)
+        count = n_shift + n_fixed + n_dur
+        ends = np.cumsum(count)
+        total = int(ends[-1]) if len(ends) else 0
+        head, tail = int(sos), int(eos)
+        out = np.empty(head + total + tail, dtype=np.int64)
+        if head:
+            out[0] = v.sos_id
+        if tail:
+            out[-1] = v.eos_id
+        if total:
+            body = out[head : head + total]
+            starts = ends - count
+            ev = np.repeat(np.arange(len(count)), count)
+            j = np.arange(total) - starts[ev]  # position within its event
+            ns = n_shift[ev]
+            # TIME_SHIFT: full-size shifts first, the remainder last.
+            rem_shift = delta - (n_shift - 1) * c.max_shift_steps
+            shift_steps = np.where(j == ns - 1, rem_shift[ev], c.max_shift_steps)
+            body[:] = v.shift.start + shift_steps - 1
+            is0 = j == ns
+            body[is0] = tok0[ev[is0]]
+            is1 = j == ns + 1
+            if c.release == "note_off":
+                body[is1] = tok1[ev[is1]]
+            else:
+                body[is1] = tok1[ev[is1]]
+                isd = j >= ns + 2
+                if isd.any():
+                    evd = ev[isd]
+                    k = j[isd] - ns[isd] - 2  # index among this note's DURATION tokens
+                    last = k == n_dur[evd] - 1
+                    rem = dur_steps[evd] - (n_dur[evd] - 1) * c.max_duration_steps
+                    steps = np.where(last, rem, c.max_duration_steps)
+                    body[isd] = v.duration.start + steps - 1
+        return out
+
+    # ---------------------------------------------------------------- decoding
+    def decode(self, ids, *, return_report: bool = False, metadata: Optional[dict] = None):
+        """A Performance from any id sequence; with ``return_report`` also a DecodeReport.
+
+        Decoding stops at the first EOS after the start; a leading SOS and SEG
+        markers are ignored; everything the grammar does not allow is dropped
+        and counted.
+        """
+        c, v = self.config, self.vocab
+        rep = DecodeReport()
+        ids = np.asarray(ids).reshape(-1)
+        if ids.dtype.kind not in "iu":
+            ids = ids.astype(np.int64)
+        ids = ids.astype(np.int64, copy=False)
+        if ids.size and ids[0] == v.sos_id:
+            ids = ids[1:]
+        eos_at = np.flatnonzero(ids == v.eos_id)
+        if eos_at.size:
+            ids = ids[: eos_at[0]]
+        inv = (ids < 0) | (ids >= v.size)
+        types = np.full(ids.shape, -1, dtype=np.int64)
+        types[~inv] = v.type_of[ids[~inv]]
+        values = np.zeros(ids.shape, dtype=np.int64)
+        values[~inv] = v.value_of[ids[~inv]]
+        structural = (types == SHIFT) | (types == VELOCITY) | (types == NOTE_ON) | (
+            types == NOTE_OFF) | (types == DURATION) | (types == SUSTAIN_ON) | (
+            types == SUSTAIN_OFF) | (types == 4)  # SEG is allowed and ignored
+        rep.invalid_ids = int((~structural).sum())
+        steps = np.where(types == SHIFT, values, 0)
+        time = np.cumsum(steps)  # (L,) time step of each token
+        end_time = int(time[-1]) if time.size else 0
+
+        on_pos = np.flatnonzero(types == NOTE_ON)
+        # Velocity: the most recent VELOCITY token, required right before NOTE_ON.
+        vel_pos = np.flatnonzero(types == VELOCITY)
+        prev_is_vel = np.zeros(on_pos.shape, dtype=bool)
+        has_prev = on_pos > 0
+        prev_is_vel[has_prev] = types[on_pos[has_prev] - 1] == VELOCITY
+        rep.note_on_without_velocity = int((~prev_is_vel).sum())
+        nxt = np.full(vel_pos.shape, -1, dtype=np.int64)
+        ok_next = vel_pos + 1 < len(types)
+        nxt[ok_next] = types[vel_pos[ok_next] + 1]
+        rep.dangling_velocity = int((nxt != NOTE_ON).sum())
+        last_vel = np.searchsorted(vel_pos, on_pos, side="right") - 1
+        default_bin = c.velocity_bins // 2
+        vbin = np.where(last_vel >= 0, values[vel_pos[np.maximum(last_vel, 0)]] if vel_pos.size
+                        else default_bin, default_bin)
+        on_pitch = values[on_pos]
+        on_time = time[on_pos]
+
+        if c.release == "note_off":
+            onset, offset, pitch, keep_on = self._pair_note_off(types, values, time, on_pos, end_time, rep)
+            vbin = vbin[keep_on]
+        else:
+            onset, offset, pitch, keep_on = self._durations(types, values, on_pos, on_time, on_pitch, rep)
+            vbin = vbin[keep_on]
+        zero = offset <= onset
+        rep.zero_length_note = int(zero.sum())
+        offset = np.where(zero, onset + 1, offset)
+        s = c.time_step
+        notes = make_notes(onset * s, offset * s, pitch, bin_to_velocity(vbin, c.velocity_bins))
+        pedals = self._pedals(types, time, rep)
+        perf = Performance(notes, pedals, metadata or {})
+        return (perf, rep) if return_report else perf
+
+    def _pair_note_off(self, types, values, time, on_pos, end_time, rep):
+        off_pos = np.flatnonzero(types == NOTE_OFF)
+        pos = np.concatenate([on_pos, off_pos])
+        is_on = np.concatenate([np.ones(len(on_pos), bool), np.zeros(len(off_pos), bool)])
+        idx_on = np.concatenate([np.arange(len(on_pos)), np.full(len(off_pos), -1)])
+        pitch = values[pos]
+        order = np.lexsort((pos, pitch))  # by pitch, then stream position
+        pos, is_on, pitch, idx_on = pos[order], is_on[order], pitch[order], idx_on[order]
+        same_next = np.zeros(len(pos), bool)
+        same_next[:-1] = pitch[1:] == pitch[:-1]
+        nxt_on = np.zeros(len(pos), bool)
+        nxt_on[:-1] = is_on[1:]
+        prev_on_same = np.zeros(len(pos), bool)
+        prev_on_same[1:] = same_next[:-1] & is_on[:-1]
+        # An ON closes at the next same-pitch event (an OFF, or a re-strike); else at the end.
+        closes = np.full(len(pos), end_time, dtype=np.int64)
+        closes[:-1] = np.where(same_next[:-1], time[pos[1:]], end_time)
+        ons = is_on
+        rep.retriggered_note = int((ons & same_next & nxt_on).sum())
+        rep.unclosed_note = int((ons & ~same_next).sum())
+        rep.orphan_note_off = int((~is_on & ~prev_on_same).sum())
+        sel = np.flatnonzero(ons)
+        keep_on = idx_on[sel]
+        onset = time[pos[sel]]
+        offset = closes[sel]
+        # Return in stream order of the NOTE_ONs.
+        back = np.argsort(keep_on, kind="stable")
+        return onset[back], offset[back], pitch[sel][back], keep_on[back]
+
+    def _durations(self, types, values, on_pos, on_time, on_pitch, rep):
+        is_dur = types == DURATION
+        group = np.cumsum(~is_dur) - 1  # each non-DURATION token leads a group
+        leader_type = types[~is_dur]
+        dur_sum = np.bincount(group[is_dur], weights=values[is_dur], minlength=len(leader_type))
+        dur_sum = dur_sum.astype(np.int64)
+        if is_dur.any():
+            # DURATION tokens before any leader, or whose leader is not a NOTE_ON.
+            g = group[is_dur]
+            bad = (g < 0) | (leader_type[np.maximum(g, 0)] != NOTE_ON)
+            rep.orphan_duration = int(bad.sum())
+        d = dur_sum[group[on_pos]] if on_pos.size else np.zeros(0, np.int64)
+        has = d > 0
+        rep.note_without_duration = int((~has).sum())
+        keep_on = np.flatnonzero(has)
+        return on_time[has], on_time[has] + d[has], on_pitch[has], keep_on
+
+    def _pedals(self, types, time, rep) -> np.ndarray:
+        ped = np.flatnonzero((types == SUSTAIN_ON) | (types == SUSTAIN_OFF))
+        if not ped.size:
+            return np.empty(0, PEDAL_DTYPE)
+        down = types[ped] == SUSTAIN_ON
+        prev = np.concatenate(([False], down[:-1]))
+        change = down != prev
+        rep.redundant_pedal = int((~change).sum())
+        out = np.empty(int(change.sum()), PEDAL_DTYPE)
+        out["time"] = time[ped[change]] * self.config.time_step
+        out["value"] = np.where(down[change], 127, 0)
+        return out
+
+    # ---------------------------------------------------------------- helpers
+    def token_names(self, ids) -> list[str]:
+        return [self.vocab.token_name(i) for i in np.asarray(ids).reshape(-1)]
+
+    def grammar_errors(self, ids) -> int:
+        """First-order grammar violations plus the decoder's state errors."""
+        ids = np.asarray(ids).reshape(-1)
+        _, rep = self.decode(ids, return_report=True)
+        return int(self.grammar.violations(ids).size) + rep.total - rep.invalid_ids
