@@ -130,12 +130,17 @@ def write_midi(performance: Performance, path: PathLike, *, tpq: int = 960,
                qpm: float = 120.0) -> Path:
     """Write a Performance as a format-1 MIDI file with one piano track.
 
+    Same-pitch notes that overlap are made disjoint first (see
+    :func:`~tatumflow.midi.normalize.repair_overlaps`): MIDI pairs note-ons with
+    note-offs per pitch, so overlaps would come back as different notes.
     The file is written to a temporary name and renamed, so a failure never
     leaves a half-written file. At the defaults (960 ticks per quarter, 120 qpm)
     one tick is 0.52 ms.
     """
+    from .normalize import repair_overlaps
+
     path = Path(path)
-    score = performance_to_score(performance, tpq=tpq, qpm=qpm)
+    score = performance_to_score(repair_overlaps(performance), tpq=tpq, qpm=qpm)
     try:
         with atomic_path(path) as tmp:
             score.dump_midi(str(tmp))

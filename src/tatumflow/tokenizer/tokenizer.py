@@ -297,15 +297,13 @@ class PerformanceTokenizer:
 
     def _durations(self, types, values, on_pos, on_time, on_pitch, rep):
         is_dur = types == DURATION
-        group = np.cumsum(~is_dur) - 1  # each non-DURATION token leads a group
-        leader_type = types[~is_dur]
+        # Each non-DURATION token leads a group; group 0 holds DURATIONs before any leader.
+        group = np.cumsum(~is_dur)
+        leader_type = np.concatenate(([-1], types[~is_dur]))
         dur_sum = np.bincount(group[is_dur], weights=values[is_dur], minlength=len(leader_type))
         dur_sum = dur_sum.astype(np.int64)
         if is_dur.any():
-            # DURATION tokens before any leader, or whose leader is not a NOTE_ON.
-            g = group[is_dur]
-            bad = (g < 0) | (leader_type[np.maximum(g, 0)] != NOTE_ON)
-            rep.orphan_duration = int(bad.sum())
+            rep.orphan_duration = int((leader_type[group[is_dur]] != NOTE_ON).sum())
         d = dur_sum[group[on_pos]] if on_pos.size else np.zeros(0, np.int64)
         has = d > 0
         rep.note_without_duration = int((~has).sum())

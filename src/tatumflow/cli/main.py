@@ -1,0 +1,284 @@
+"""`tatumflow` command line: parses arguments and dispatches to library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import TatumFlowError
+
+
+def _table(rows: list[Sequence], header: Sequence[str]) -> str:
+    cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _tokenizer_config(args):
+    from ..tokenizer import TokenizerConfig
+
+    if getattr(args, "tokenizer", None):
+        return TokenizerConfig.load(args.tokenizer)
+    return TokenizerConfig(release=getattr(args, "release", "note_off"))
+
+
+# ---------------------------------------------------------------- commands
+def cmd_validate(args) -> int:
+    from ..midi.validate import ValidationConfig, validate_paths
+
+    cfg = ValidationConfig(min_seconds=args.min_seconds, max_seconds=args.max_seconds,
+                           min_notes=args.min_notes,
+                           allowed_programs=None if args.any_program else ValidationConfig().allowed_programs)
+    for p in args.paths:
+        if not Path(p).exists():
+            raise TatumFlowError(f"{p}: no such file or folder")
+    results = validate_paths(args.paths, cfg, progress=not args.json and sys.stderr.isatty())
+    n_ok = sum(r.ok for r in results)
+    if args.json:
+        print(json.dumps({"files": len(results), "ok": n_ok, "failed": len(results) - n_ok,
+                          "results": [r.to_dict() for r in results]}, indent=1, ensure_ascii=False))
+    else:
+        rows = [("ok" if r.ok else "FAIL", f"{r.seconds:.1f}", r.notes, r.reason, r.path) for r in results]
+        print(_table(rows, ("status", "seconds", "notes", "reason", "path")))
+        reasons: dict[str, int] = {}
+        for r in results:
+            if not r.ok:
+                key = r.reason.split(" (")[0].split(":")[0]
+                reasons[key] = reasons.get(key, 0) + 1
+        print(f"\n{len(results)} files: {n_ok} ok, {len(results) - n_ok} failed"
+              + ("" if not reasons else " (" + ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) + ")"))
+    return 0 if n_ok == len(results) else 1
+
+
+def cmd_corpus(args) -> int:
+    from ..corpus import BUILTIN_CORPORA, export_corpus
+
+    if args.corpus_cmd == "list":
+        print(_table([(k, v) for k, v in BUILTIN_CORPORA.items()], ("name", "description")))
+        return 0
+    folder = export_corpus(args.name, out=args.out, workers=args.workers)
+    print(folder)
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from ..data import prepare_store
+
+    res = prepare_store(args.src, args.out, tokenizer_config=_tokenizer_config(args),
+                        workers=args.workers, files_per_shard=args.files_per_shard)
+    print(f"{res.store}: {res.files} files stored, {res.failed} failed "
+          f"({res.shards_built} shards built, {res.shards_reused} reused) in {res.seconds:.2f}s")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from ..data import TokenStore, store_statistics
+
+    store = TokenStore(args.store)
+    st = store_statistics(store)
+    if args.json:
+        st["failures"] = store.failures
+        print(json.dumps(st, indent=1, ensure_ascii=False))
+        return 0
+    keys = ["source", "files", "failed", "splits", "hours", "notes", "tokens", "tokens_per_note",
+            "tokens_per_second", "vocab_size", "vocab_used"]
+    print(_table([(k, st[k]) for k in keys], ("statistic", "value")))
+    print()
+    print(_table([(b, u["used"], u["ids"], f"{u['tokens']:,}", f"{100 * u['share']:.1f}%")
+                  for b, u in st["vocab_usage"].items()], ("block", "used", "ids", "tokens", "share")))
+    for f in store.failures[:20]:
+        print(f"FAILED {f['key']}: {f['reason']}")
+    return 0
+
+
+def cmd_vocab(args) -> int:
+    from ..tokenizer import PerformanceTokenizer
+
+    tok = PerformanceTokenizer(_tokenizer_config(args))
+    v = tok.vocab
+    if args.json:
+        print(json.dumps({"config": tok.config.to_dict(), "hash": tok.config.hash, "size": v.size,
+                          "tokens": [v.token_name(i) for i in range(v.size)]}, indent=1))
+        return 0
+    print(f"vocabulary of {v.size} tokens (config hash {tok.config.hash}, release={tok.config.release})")
+    print(_table(v.describe(), ("block", "first id", "last id", "first token", "last token")))
+    if args.all:
+        print()
+        for i in range(v.size):
+            print(f"{i}\t{v.token_name(i)}")
+    return 0
+
+
+def cmd_tokenize(args) -> int:
+    import numpy as np
+
+    from ..midi import normalize, read_midi
+    from ..tokenizer import PerformanceTokenizer
+
+    tok = PerformanceTokenizer(_tokenizer_config(args))
+    perf = read_midi(args.file)
+    if args.normalize:
+        perf = normalize(perf)
+    ids = tok.encode(perf)
+    if args.out:
+        out = Path(args.out)
+        if out.suffix == ".npy":
+            from ..utils import atomic_path
+
+            with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+                np.save(fh, ids)
+        else:
+            from ..utils import atomic_path
+
+            with atomic_path(out) as tmp:
+                Path(tmp).write_text(" ".join(map(str, ids.tolist())) + "\n")
+        print(f"{args.file}: {len(perf)} notes -> {ids.size} tokens -> {out}")
+    else:
+        items = tok.token_names(ids) if args.names else ids.tolist()
+        print(" ".join(map(str, items)))
+    return 0
+
+
+def _load_ids(path: Path):
+    import numpy as np
+
+    if not path.exists():
+        raise TatumFlowError(f"{path}: no such file")
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    text = path.read_text().split()
+    try:
+        return np.array([int(t) for t in text], dtype=np.int64)
+    except ValueError as exc:
+        raise TatumFlowError(f"{path}: expected whitespace-separated integer ids ({exc})") from None
+
+
+def cmd_detokenize(args) -> int:
+    from ..midi import write_midi
+    from ..tokenizer import PerformanceTokenizer
+
+    tok = PerformanceTokenizer(_tokenizer_config(args))
+    perf, rep = tok.decode(_load_ids(Path(args.ids)), return_report=True)
+    write_midi(perf, args.out)
+    print(f"{args.ids}: {len(perf)} notes, {perf.end:.2f}s -> {args.out}; "
+          f"dropped/repaired events: {rep.total}" + (f" {rep.to_dict()}" if rep.total else ""))
+    return 0
+
+
+def cmd_pianoroll(args) -> int:
+    from ..midi import read_midi
+    from ..render import plot_pianoroll
+
+    perf = read_midi(args.file)
+    out = plot_pianoroll(perf, args.out, start=args.start, end=args.end)
+    print(out)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from ..demo import run_demo
+
+    run_demo(args.out, corpus=args.corpus, workers=args.workers)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tatumflow", description="TatumFlow: expressive piano MIDI toolkit.")
+    from .. import __version__
+
+    ap.add_argument("--version", action="version", version=f"tatumflow {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def tok_opts(p):
+        p.add_argument("--release", choices=("note_off", "duration"), default="note_off",
+                       help="end notes with NOTE_OFF tokens or DURATION tokens (default note_off)")
+        p.add_argument("--tokenizer", metavar="JSON", help="tokenizer config file (overrides --release)")
+
+    p = sub.add_parser("validate", help="check MIDI files and print a summary table",
+                       description="Check every MIDI file (folders are searched recursively).")
+    p.add_argument("paths", nargs="+", help="files or folders")
+    p.add_argument("--json", action="store_true", help="machine-readable report, one record per file")
+    p.add_argument("--min-seconds", type=float, default=1.0)
+    p.add_argument("--max-seconds", type=float, default=4 * 3600.0)
+    p.add_argument("--min-notes", type=int, default=8)
+    p.add_argument("--any-program", action="store_true", help="accept non-piano programs")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("corpus", help="built-in corpora", description="List or export built-in corpora.")
+    csub = p.add_subparsers(dest="corpus_cmd", required=True, metavar="ACTION")
+    csub.add_parser("list", help="list the built-in corpora")
+    pe = csub.add_parser("export", help="export a corpus to MIDI (once, into the cache)")
+    pe.add_argument("name", help="chorales or folk")
+    pe.add_argument("--out", help="folder (default: the TatumFlow cache)")
+    pe.add_argument("--workers", type=int)
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("prepare", help="validate and tokenize a corpus into a token store",
+                       description="SRC: a folder of MIDI, a CSV index (path[,split]), or a built-in corpus name.")
+    p.add_argument("src")
+    p.add_argument("--out", required=True, help="store folder")
+    p.add_argument("--workers", type=int, help="processes (default: all cores)")
+    p.add_argument("--files-per-shard", type=int, default=64)
+    tok_opts(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("inspect", help="statistics of a token store")
+    p.add_argument("store")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("vocab", help="print the tokenizer vocabulary")
+    p.add_argument("--all", action="store_true", help="list every token")
+    p.add_argument("--json", action="store_true")
+    tok_opts(p)
+    p.set_defaults(func=cmd_vocab)
+
+    p = sub.add_parser("tokenize", help="tokenize one MIDI file")
+    p.add_argument("file")
+    p.add_argument("--out", help=".npy or text file of ids (default: print)")
+    p.add_argument("--names", action="store_true", help="print token names instead of ids")
+    p.add_argument("--normalize", action="store_true", help="resolve pedal and overlaps first")
+    tok_opts(p)
+    p.set_defaults(func=cmd_tokenize)
+
+    p = sub.add_parser("detokenize", help="turn ids (.npy or text) back into a MIDI file")
+    p.add_argument("ids")
+    p.add_argument("--out", required=True)
+    tok_opts(p)
+    p.set_defaults(func=cmd_detokenize)
+
+    p = sub.add_parser("pianoroll", help="draw a piano-roll PNG of a MIDI file")
+    p.add_argument("file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--start", type=float, default=0.0)
+    p.add_argument("--end", type=float)
+    p.set_defaults(func=cmd_pianoroll)
+
+    p = sub.add_parser("demo", help="the main job on the built-in corpus")
+    p.add_argument("--out", default="out/demo")
+    p.add_argument("--corpus", default="chorales")
+    p.add_argument("--workers", type=int)
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (TatumFlowError, FileNotFoundError, ValueError) as exc:
+        print(f"tatumflow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tatumflow {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Torch dataset of fixed-length token windows sampled from a token store."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import StoreError
+from ..tokenizer import Augmentation
+from .store import TokenStore
+
+
+class TokenWindowDataset(Dataset):
+    """Windows of ``seq_len`` token ids from one split of a store.
+
+    Item ``i`` of epoch ``e`` is drawn with ``numpy.random.default_rng([seed, e, i])``:
+    a file chosen in proportion to its length, then a uniform start. The same
+    seed, epoch and index always give the same window. With ``augment`` the
+    window is decoded, augmented and re-encoded on the fly. Short windows are
+    padded with PAD; ``attention_mask`` marks the real tokens.
+    """
+
+    def __init__(self, store: "TokenStore | str", *, split: Optional[str] = "train", seq_len: int = 512,
+                 samples_per_epoch: Optional[int] = None, augment: Optional[Augmentation] = None,
+                 seed: int = 0):
+        self.store = store if isinstance(store, TokenStore) else TokenStore(store)
+        if seq_len < 2:
+            raise ValueError(f"seq_len must be >= 2, got {seq_len}")
+        self.indices = self.store.indices(split)
+        if not len(self.indices):
+            raise StoreError(f"{self.store.path}: split {split!r} has no files")
+        lengths = self.store.lengths()[self.indices]
+        self._cum = np.cumsum(lengths)
+        self.seq_len = seq_len
+        self.samples_per_epoch = samples_per_epoch or max(1, int(self._cum[-1]) // seq_len)
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self.tokenizer = self.store.tokenizer()
+        self.pad_id = self.tokenizer.vocab.pad_id
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def window(self, i: int) -> np.ndarray:
+        """The raw id window of item ``i`` (numpy, length <= seq_len)."""
+        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+        k = int(np.searchsorted(self._cum, rng.integers(self._cum[-1]), side="right"))
+        toks = self.store.tokens(int(self.indices[k]))
+        start = int(rng.integers(max(1, toks.size - self.seq_len + 1)))
+        ids = np.asarray(toks[start : start + self.seq_len], dtype=np.int64)
+        if self.augment is not None:
+            perf = self.tokenizer.decode(ids)
+            perf = self.augment(perf, rng)
+            ids = self.tokenizer.encode(perf, sos=start == 0, eos=False)[: self.seq_len]
+        return ids
+
+    def __getitem__(self, i: int) -> dict:
+        ids = self.window(i)
+        out = np.full(self.seq_len, self.pad_id, dtype=np.int64)
+        out[: ids.size] = ids
+        mask = np.zeros(self.seq_len, dtype=bool)
+        mask[: ids.size] = True
+        return {"input_ids": torch.from_numpy(out), "attention_mask": torch.from_numpy(mask)}

@@ -1,0 +1,77 @@
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tatumflow import Performance
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TATUMFLOW_DATA", REPO.parent / "shared" / "data"))
+PIJAMA = DATA / "pijama"
+PERCEPIANO = DATA / "percepiano"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not available at {path}")
+    return path
+
+
+@pytest.fixture
+def pijama_index() -> Path:
+    return need(PIJAMA / "index.csv")
+
+
+@pytest.fixture
+def percepiano_midi() -> Path:
+    return need(PERCEPIANO / "midi")
+
+
+def random_performance(rng: np.random.Generator, n: int = 200, *, pedal: bool = True,
+                       span: float = 30.0) -> Performance:
+    """A messy but valid performance: chords, long gaps, overlaps, pedal."""
+    onset = np.sort(rng.uniform(0, span, n))
+    onset[rng.random(n) < 0.2] += 7.3  # some gaps longer than the 5 s max shift
+    onset = np.sort(onset)
+    dur = rng.exponential(0.4, n) + 0.02
+    pitch = rng.integers(21, 109, n)
+    vel = rng.integers(1, 128, n)
+    ped_t, ped_v = [], []
+    if pedal:
+        t = 0.3
+        while t < span:
+            ped_t += [t, t + rng.uniform(0.2, 2.0)]
+            ped_v += [int(rng.integers(64, 128)), int(rng.integers(0, 64))]
+            t = ped_t[-1] + rng.uniform(0.1, 3.0)
+    return Performance.from_arrays(onset, onset + dur, pitch, vel, pedal_time=ped_t, pedal_value=ped_v)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+# ---- hand-made MIDI bytes, to test the reader on files we control exactly ------------
+def vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def track(events: list[tuple[int, bytes]]) -> bytes:
+    """events: (delta ticks, raw event bytes); end-of-track is appended."""
+    body = b"".join(vlq(d) + e for d, e in events) + b"\x00\xff\x2f\x00"
+    return b"MTrk" + struct.pack(">I", len(body)) + body
+
+
+def midi_file(fmt: int, tpq: int, tracks: list[bytes]) -> bytes:
+    return b"MThd" + struct.pack(">IHHH", 6, fmt, len(tracks), tpq) + b"".join(tracks)
+
+
+def tempo(us_per_quarter: int) -> bytes:
+    return b"\xff\x51\x03" + us_per_quarter.to_bytes(3, "big")
