@@ -23,7 +23,8 @@ class RoundTripReport:
     merged_restrikes: int      # same-pitch strikes within one time step (note_off mode)
     pedal_intervals_in: int
     pedal_intervals_out: int
-    max_pedal_error: float     # seconds
+    max_pedal_error: float     # seconds (a press shorter than a step: its down time only)
+    short_pedals: int          # presses shorter than one step: lengthened to one step
     decode_errors: int
 
     @property
@@ -88,12 +89,17 @@ def roundtrip_report(performance: Performance, tokenizer: PerformanceTokenizer) 
         n_short = 0
         vmis = abs(len(a) - len(b))
     pa, pb = ref.pedal_intervals(), out.pedal_intervals()
+    short_ped = 0
     if c.sustain and len(pa) == len(pb):
-        ped_err = float(np.abs(pa - pb).max()) if len(pa) else 0.0
+        err = np.abs(pa - pb)
+        short_p = np.rint(pa[:, 1] / c.time_step) <= np.rint(pa[:, 0] / c.time_step)
+        short_ped = int(short_p.sum())
+        err[short_p, 1] = 0.0
+        ped_err = float(err.max()) if len(pa) else 0.0
     else:
         ped_err = float("inf") if c.sustain else 0.0
     return RoundTripReport(
         notes_in=len(a), notes_out=len(b), max_onset_error=on_err, max_offset_error=off_err, short_notes=n_short, max_short_offset_error=short_err,
         velocity_bin_mismatches=vmis, merged_restrikes=merged, pedal_intervals_in=len(pa), pedal_intervals_out=len(pb),
-        max_pedal_error=ped_err, decode_errors=rep.total,
+        max_pedal_error=ped_err, short_pedals=short_ped, decode_errors=rep.total,
     )

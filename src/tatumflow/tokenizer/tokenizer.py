@@ -138,10 +138,7 @@ class PerformanceTokenizer:
             n_dur[0] = -(-dur_steps // c.max_duration_steps)
         if c.sustain and performance.pedals.size:
             iv = performance.pedal_intervals()
-            qd = np.maximum(np.rint(iv[:, 0] / step).astype(np.int64), 0)
-            qu = np.rint(iv[:, 1] / step).astype(np.int64)
-            ok = qu > qd
-            qd, qu = qd[ok], qu[ok]
+            qd, qu = self._pedal_steps(iv)
             k = len(qd)
             ev_time += [qd, qu]
             ev_prio += [np.full(k, _PRIO_PEDAL_ON), np.full(k, _PRIO_PEDAL_OFF)]
@@ -200,6 +197,19 @@ class PerformanceTokenizer:
                     steps = np.where(last, rem, c.max_duration_steps)
                     body[isd] = v.duration.start + steps - 1
         return out
+
+    def _pedal_steps(self, intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Quantised (down, up) steps: presses shorter than a step last one step,
+        and presses that then overlap are merged."""
+        step = self.config.time_step
+        qd = np.maximum(np.rint(intervals[:, 0] / step).astype(np.int64), 0)
+        qu = np.maximum(np.rint(intervals[:, 1] / step).astype(np.int64), qd + 1)
+        if len(qd) > 1:
+            reach = np.maximum.accumulate(qu)
+            new = np.concatenate(([True], qd[1:] >= reach[:-1]))
+            starts = np.flatnonzero(new)
+            qd, qu = qd[starts], np.maximum.reduceat(qu, starts)
+        return qd, qu
 
     # ---------------------------------------------------------------- decoding
     def decode(self, ids, *, return_report: bool = False, metadata: Optional[dict] = None):
