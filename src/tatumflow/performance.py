@@ -52,29 +52,33 @@ def make_pedals(time, value) -> np.ndarray:
     return pedals
 
 
-def disjoint_same_pitch(pitch: np.ndarray, onset: np.ndarray, offset: np.ndarray):
-    """Indices and new offsets that make same-pitch notes disjoint.
+def disjoint_same_pitch(pitch: np.ndarray, onset: np.ndarray, offset: np.ndarray,
+                        velocity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make same-pitch notes disjoint; works in any time unit (seconds or steps).
 
-    Works on any numeric time unit (seconds or integer steps). Returns
-    ``(keep, new_offset, group_of)`` where ``keep`` indexes the surviving notes
-    (sorted by pitch then onset), ``new_offset`` are their offsets, truncated at
-    the next onset of the same pitch, and ``group_of`` maps each input note
-    (in that sorted order) to the surviving note that absorbed it. Of several
-    notes with the same pitch and onset the one ending last survives.
+    ``onset`` must be non-decreasing (as in a Performance). Notes of one pitch
+    with the same onset merge into one (latest offset, loudest velocity); a note
+    still sounding when its pitch is struck again ends at the new onset.
+    Returns ``(keep, offset, velocity)``: ascending indices of the surviving
+    notes and their new offsets and velocities. Costs one radix sort by pitch.
     """
-    order = np.lexsort((offset, onset, pitch))
+    n = len(pitch)
+    order = np.argsort(pitch, kind="stable")  # within a pitch: onset order
     p, on, off = pitch[order], onset[order], offset[order]
-    same_pitch = p[1:] == p[:-1]
-    dup = same_pitch & (on[1:] == on[:-1])
-    keep_sorted = np.concatenate((~dup, [True]))
-    group_of = np.cumsum(np.concatenate(([True], ~dup))) - 1
-    keep = order[keep_sorted]
-    p, on, off = p[keep_sorted], on[keep_sorted], off[keep_sorted].copy()
-    nxt_same = p[1:] == p[:-1]
-    cut = nxt_same & (on[1:] < off[:-1])
-    idx = np.nonzero(cut)[0]
-    off[idx] = on[idx + 1]
-    return keep, off, (order, group_of)
+    same = p[1:] == p[:-1]
+    dup = same & (on[1:] == on[:-1])
+    cut = same & (on[1:] < off[:-1])
+    if not (cut.any() or dup.any()):
+        return np.arange(n), offset, velocity
+    starts = np.flatnonzero(np.concatenate(([True], ~dup)))
+    off_run = np.maximum.reduceat(off, starts)
+    vel_run = np.maximum.reduceat(velocity[order], starts)
+    on_run, p_run = on[starts], p[starts]
+    c = np.flatnonzero((p_run[1:] == p_run[:-1]) & (on_run[1:] < off_run[:-1]))
+    off_run[c] = on_run[c + 1]
+    keep = order[starts]
+    back = np.argsort(keep)
+    return keep[back], off_run[back], vel_run[back]
 
 
 def _sort_notes(notes: np.ndarray) -> np.ndarray:

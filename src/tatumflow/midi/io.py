@@ -31,7 +31,7 @@ def _load_score(path: Path):
     if size == 0:
         raise MidiReadError(path, "file is empty (0 bytes)")
     try:
-        return Score(str(path), ttype="second")
+        return Score(str(path), ttype="tick")
     except Exception as exc:  # symusic raises RuntimeError/ValueError with a message
         msg = str(exc).replace("MiniMidi: ", "").replace(": iostream error", "")
         with open(path, "rb") as fh:
@@ -39,6 +39,39 @@ def _load_score(path: Path):
         if head != b"MThd":
             msg = f"not a MIDI file (header {head!r}, expected b'MThd')"
         raise MidiReadError(path, f"corrupt MIDI: {msg}") from None
+
+
+def _tempo_map(score, path: Path):
+    """A vectorised ticks -> seconds function (float64) from the file's tempo map."""
+    tpq = int(score.ticks_per_quarter)
+    if tpq <= 0:
+        raise MidiReadError(path, f"invalid ticks per quarter note {tpq}")
+    tempos = score.tempos.numpy() if len(score.tempos) else None
+    if tempos is None or tempos["time"].size == 0:
+        t_tick, mspq = np.array([0], np.int64), np.array([500000.0])
+    else:
+        t_tick = tempos["time"].astype(np.int64)
+        mspq = tempos["mspq"].astype(np.float64)
+        qpm = 6e7 / np.maximum(mspq, 1e-9)
+        bad = ~((qpm >= MIN_QPM) & (qpm <= MAX_QPM))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise MidiReadError(path, f"absurd tempo {qpm[i]:.6g} qpm at tick {t_tick[i]} "
+                                      f"(allowed {MIN_QPM:g}..{MAX_QPM:g})")
+        if t_tick[0] > 0:  # MIDI's default tempo holds until the first tempo event
+            t_tick = np.concatenate(([0], t_tick))
+            mspq = np.concatenate(([500000.0], mspq))
+    sec_per_tick = mspq / 1e6 / tpq
+    sec_at = np.concatenate(([0.0], np.cumsum(np.diff(t_tick) * sec_per_tick[:-1])))
+
+    def to_seconds(ticks: np.ndarray) -> np.ndarray:
+        ticks = np.asarray(ticks, dtype=np.int64)
+        if len(t_tick) == 1:
+            return ticks * sec_per_tick[0]
+        k = np.searchsorted(t_tick, ticks, side="right") - 1
+        return sec_at[k] + (ticks - t_tick[k]) * sec_per_tick[k]
+
+    return to_seconds
 
 
 def read_midi(path: PathLike, *, include_drums: bool = False) -> Performance:
@@ -50,13 +83,7 @@ def read_midi(path: PathLike, *, include_drums: bool = False) -> Performance:
     """
     path = Path(path)
     score = _load_score(path)
-    for tempo in score.tempos:
-        qpm = float(tempo.qpm)
-        if not np.isfinite(qpm) or qpm < MIN_QPM or qpm > MAX_QPM:
-            raise MidiReadError(
-                path, f"absurd tempo {qpm:.6g} qpm at {float(tempo.time):.3f}s "
-                f"(allowed {MIN_QPM:g}..{MAX_QPM:g})"
-            )
+    to_seconds = _tempo_map(score, path)
     note_parts, pedal_parts, programs = [], [], []
     drum_tracks = 0
     for track in score.tracks:
@@ -71,13 +98,13 @@ def read_midi(path: PathLike, *, include_drums: bool = False) -> Performance:
             cc = track.controls.numpy()
             sel = cc["number"] == SUSTAIN_CC
             if sel.any():
-                pedal_parts.append(make_pedals(cc["time"][sel], cc["value"][sel]))
+                pedal_parts.append(make_pedals(to_seconds(cc["time"][sel]), cc["value"][sel]))
     if note_parts:
-        time = np.concatenate([p["time"] for p in note_parts]).astype(np.float64)
-        dur = np.concatenate([p["duration"] for p in note_parts]).astype(np.float64)
+        tick = np.concatenate([p["time"] for p in note_parts]).astype(np.int64)
+        dur = np.concatenate([p["duration"] for p in note_parts]).astype(np.int64)
         notes = make_notes(
-            time,
-            time + dur,
+            to_seconds(tick),
+            to_seconds(tick + dur),
             np.concatenate([p["pitch"] for p in note_parts]),
             np.concatenate([p["velocity"] for p in note_parts]),
         )

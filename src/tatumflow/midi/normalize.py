@@ -17,17 +17,14 @@ def repair_overlaps(performance: Performance) -> Performance:
     notes = performance.notes
     if len(notes) < 2:
         return performance
-    keep, new_off, (order, group_of) = disjoint_same_pitch(
-        notes["pitch"], notes["onset"], notes["offset"]
+    keep, new_off, new_vel = disjoint_same_pitch(
+        notes["pitch"], notes["onset"], notes["offset"], notes["velocity"]
     )
-    if len(keep) == len(notes) and np.array_equal(new_off, notes["offset"][keep]):
+    if len(keep) == len(notes) and np.array_equal(new_off, notes["offset"]):
         return performance
     out = notes[keep].copy()
     out["offset"] = new_off
-    if len(keep) < len(notes):
-        vmax = np.zeros(len(keep), dtype=notes["velocity"].dtype)
-        np.maximum.at(vmax, group_of, notes["velocity"][order])
-        out["velocity"] = vmax
+    out["velocity"] = new_vel
     return performance.replace(notes=out)
 
 

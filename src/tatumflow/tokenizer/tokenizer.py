@@ -25,7 +25,7 @@ from .vocab import (
 )
 
 # Order of event kinds within one time step.
-_PRIO_PEDAL_OFF, _PRIO_NOTE_OFF, _PRIO_PEDAL_ON, _PRIO_NOTE_ON = range(4)
+_PRIO_PEDAL_OFF, _PRIO_NOTE_OFF, _PRIO_PEDAL_ON, _PRIO_NOTE_ON = range(4)  # x128 + pitch
 
 
 @dataclass
@@ -103,99 +103,82 @@ class PerformanceTokenizer:
         c, v = self.config, self.vocab
         notes = performance.notes
         step = c.time_step
-        inr = (notes["pitch"] >= c.pitch_min) & (notes["pitch"] <= c.pitch_max)
+        pitch = notes["pitch"]
+        inr = (pitch >= c.pitch_min) & (pitch <= c.pitch_max)
         if not inr.all():
             notes = notes[inr]
-        q_on = np.rint(notes["onset"] / step).astype(np.int64)
-        q_off = np.rint(notes["offset"] / step).astype(np.int64)
-        np.maximum(q_off, q_on + 1, out=q_off)
-        q_on = np.maximum(q_on, 0)
-        pitch = notes["pitch"].astype(np.int64)
+            pitch = notes["pitch"]
+        q_on = np.maximum(np.rint(notes["onset"] / step).astype(np.int64), 0)
+        q_off = np.maximum(np.rint(notes["offset"] / step).astype(np.int64), q_on + 1)
         vel = notes["velocity"]
         if c.release == "note_off" and len(pitch) > 1:
-            keep, q_off, _ = disjoint_same_pitch(pitch, q_on, q_off)
-            q_on, pitch, vel = q_on[keep], pitch[keep], vel[keep]
-        vbin = velocity_to_bin(vel, c.velocity_bins)
+            keep, q_off, vel = disjoint_same_pitch(pitch, q_on, q_off, vel)
+            if len(keep) < len(pitch):
+                q_on, pitch = q_on[keep], pitch[keep]
+        pitch = pitch.astype(np.int64)
         n = len(pitch)
 
-        # Event tables: time, priority, pitch (sort key) and up to two fixed tokens.
+        # Events: time step, priority and pitch (the sort key), one or two fixed tokens.
         ev_time = [q_on]
-        ev_prio = [np.full(n, _PRIO_NOTE_ON)]
-        ev_pitch = [pitch]
-        tok0 = [v.velocity.start + vbin]
+        ev_order = [_PRIO_NOTE_ON * 128 + pitch]
+        tok0 = [v.velocity.start + velocity_to_bin(vel, c.velocity_bins)]
         tok1 = [v.note_on.start + pitch - c.pitch_min]
-        n_dur = [np.zeros(n, dtype=np.int64)]
         if c.release == "note_off":
             ev_time.append(q_off)
-            ev_prio.append(np.full(n, _PRIO_NOTE_OFF))
-            ev_pitch.append(pitch)
+            ev_order.append(_PRIO_NOTE_OFF * 128 + pitch)
             tok0.append(v.note_off.start + pitch - c.pitch_min)
-            tok1.append(np.full(n, -1))
-            n_dur.append(np.zeros(n, dtype=np.int64))
-            dur_steps = None
-        else:
-            dur_steps = q_off - q_on
-            n_dur[0] = -(-dur_steps // c.max_duration_steps)
         if c.sustain and performance.pedals.size:
-            iv = performance.pedal_intervals()
-            qd, qu = self._pedal_steps(iv)
+            qd, qu = self._pedal_steps(performance.pedal_intervals())
             k = len(qd)
             ev_time += [qd, qu]
-            ev_prio += [np.full(k, _PRIO_PEDAL_ON), np.full(k, _PRIO_PEDAL_OFF)]
-            ev_pitch += [np.zeros(k, np.int64)] * 2
+            ev_order += [np.full(k, _PRIO_PEDAL_ON * 128), np.full(k, _PRIO_PEDAL_OFF * 128)]
             tok0 += [np.full(k, v.sustain_on_id), np.full(k, v.sustain_off_id)]
-            tok1 += [np.full(k, -1)] * 2
-            n_dur += [np.zeros(k, dtype=np.int64)] * 2
         t = np.concatenate(ev_time)
-        key = (t * 4 + np.concatenate(ev_prio)) * 128 + np.concatenate(ev_pitch)
-        order = np.argsort(key, kind="stable")
+        # Note-ons come first and are already in time order, so the sort sees long runs.
+        order = np.argsort(t * 512 + np.concatenate(ev_order), kind="stable")
         t = t[order]
         tok0 = np.concatenate(tok0)[order]
-        tok1 = np.concatenate(tok1)[order]
-        n_dur = np.concatenate(n_dur)[order]
-        if dur_steps is not None:
-            # Duration of each event (only note events, which come first, have one).
-            d_all = np.zeros(len(order), dtype=np.int64)
-            d_all[:n] = dur_steps
-            dur_steps = d_all[order]
+        is_on = order < n  # which events are note-ons (they carry a second token)
+        on_rank = order[is_on]  # note index of each note-on event, in event order
 
-        delta = np.diff(t, prepend=0)
-        n_shift = -(-delta // c.max_shift_steps)
-        n_fixed = 1 + (tok1 >= 0)
-        count = n_shift + n_fixed + n_dur
+        delta = np.empty_like(t)
+        if len(t):
+            delta[0] = t[0]
+            np.subtract(t[1:], t[:-1], out=delta[1:])
+        n_shift = (delta > 0).astype(np.int64)
+        long_gap = delta > c.max_shift_steps  # rare: avoid integer division for the rest
+        if long_gap.any():
+            n_shift[long_gap] = -(-delta[long_gap] // c.max_shift_steps)
+        count = n_shift + 1 + is_on
+        if c.release == "duration":
+            dur = (q_off - q_on)[on_rank]
+            n_dur = -(-dur // c.max_duration_steps)
+            count[is_on] += n_dur
         ends = np.cumsum(count)
         total = int(ends[-1]) if len(ends) else 0
-        head, tail = int(sos), int(eos)
-        out = np.empty(head + total + tail, dtype=np.int64)
-        if head:
+        head = int(sos)
+        out = np.full(head + total + int(eos), v.shift.stop - 1, dtype=np.int64)  # longest shift
+        if sos:
             out[0] = v.sos_id
-        if tail:
+        if eos:
             out[-1] = v.eos_id
-        if total:
-            body = out[head : head + total]
-            starts = ends - count
-            ev = np.repeat(np.arange(len(count)), count)
-            j = np.arange(total) - starts[ev]  # position within its event
-            ns = n_shift[ev]
-            # TIME_SHIFT: full-size shifts first, the remainder last.
-            rem_shift = delta - (n_shift - 1) * c.max_shift_steps
-            shift_steps = np.where(j == ns - 1, rem_shift[ev], c.max_shift_steps)
-            body[:] = v.shift.start + shift_steps - 1
-            is0 = j == ns
-            body[is0] = tok0[ev[is0]]
-            is1 = j == ns + 1
-            if c.release == "note_off":
-                body[is1] = tok1[ev[is1]]
-            else:
-                body[is1] = tok1[ev[is1]]
-                isd = j >= ns + 2
-                if isd.any():
-                    evd = ev[isd]
-                    k = j[isd] - ns[isd] - 2  # index among this note's DURATION tokens
-                    last = k == n_dur[evd] - 1
-                    rem = dur_steps[evd] - (n_dur[evd] - 1) * c.max_duration_steps
-                    steps = np.where(last, rem, c.max_duration_steps)
-                    body[isd] = v.duration.start + steps - 1
+        if not total:
+            return out
+        # Each event's gap: full-length shifts (the fill value) then the remainder.
+        p0 = head + ends - count + n_shift  # position of each event's first token
+        has_shift = n_shift > 0
+        rem = delta - (n_shift - 1) * c.max_shift_steps
+        out[p0[has_shift] - 1] = v.shift.start + rem[has_shift] - 1
+        out[p0] = tok0
+        p_on = p0[is_on] + 1
+        out[p_on] = np.concatenate(tok1)[on_rank]
+        if c.release == "duration":
+            # DURATION tokens: full-length ones, then the remainder last.
+            full = n_dur - 1
+            if full.any():
+                idx = np.repeat(p_on + 1 - np.cumsum(full) + full, full) + np.arange(int(full.sum()))
+                out[idx] = v.duration.stop - 1
+            out[p_on + n_dur] = v.duration.start + dur - full * c.max_duration_steps - 1
         return out
 
     def _pedal_steps(self, intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
