@@ -1,0 +1,258 @@
+"""The torch face: theory features of a batch of token ids ``(B, L)``.
+
+Decoding is batched and vectorised (no loop over tokens or rows) and follows
+:meth:`PerformanceTokenizer.decode` exactly, so the features equal those of the
+numpy face on the decoded performances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..tokenizer import PerformanceTokenizer
+from ..tokenizer.vocab import DURATION, EOS, NOTE_OFF, NOTE_ON, SHIFT, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY
+from ..tokenizer.tokenizer import bin_to_velocity
+from . import core
+from .notes import NoteSet
+
+
+class TorchBackend:
+    """The :class:`~.backend.NumpyBackend` interface on torch tensors (float64)."""
+
+    name = "torch"
+    float = torch.float64
+    int = torch.int64
+
+    def __init__(self, device: "torch.device | str" = "cpu"):
+        self.device = torch.device(device)
+        self._consts: dict[int, torch.Tensor] = {}
+
+    def const(self, a: np.ndarray) -> torch.Tensor:
+        """A module-level constant table as a tensor on this device, converted once."""
+        t = self._consts.get(id(a))
+        if t is None:
+            t = self._consts[id(a)] = torch.as_tensor(a, device=self.device)
+        return t
+
+    def _dtype(self, dtype):
+        if dtype is bool:
+            return torch.bool
+        if dtype in (np.int64, int, torch.int64):
+            return torch.int64
+        return torch.float64
+
+    def asarray(self, x, dtype=None):
+        return torch.as_tensor(np.asarray(x), dtype=torch.float64 if dtype is None else dtype, device=self.device)
+
+    def zeros(self, shape, dtype=np.float64):
+        return torch.zeros(shape, dtype=self._dtype(dtype), device=self.device)
+
+    def arange(self, n, dtype=np.int64):
+        return torch.arange(n, dtype=self._dtype(dtype), device=self.device)
+
+    def segment_sum(self, values, index, n: int):
+        out = torch.zeros((n,) + tuple(values.shape[1:]), dtype=torch.float64, device=values.device)
+        return out.index_add_(0, index, values.to(torch.float64))
+
+    @staticmethod
+    def segment_count(index, n: int):
+        return torch.bincount(index, minlength=n)[:n].to(torch.float64)
+
+    def segment_max(self, values, index, n: int, fill):
+        out = torch.full((n,), fill, dtype=values.dtype, device=values.device)
+        return out.scatter_reduce_(0, index, values, reduce="amax", include_self=True)
+
+    def segment_min(self, values, index, n: int, fill):
+        out = torch.full((n,), fill, dtype=values.dtype, device=values.device)
+        return out.scatter_reduce_(0, index, values, reduce="amin", include_self=True)
+
+    @staticmethod
+    def cumsum(x):
+        return torch.cumsum(x, 0)
+
+    @staticmethod
+    def repeat(x, counts):
+        return torch.repeat_interleave(x, counts)
+
+    @staticmethod
+    def searchsorted(a, v, side: str):
+        return torch.searchsorted(a, v, right=side == "right")
+
+    @staticmethod
+    def argsort(x):
+        return torch.argsort(x, stable=True)
+
+    @staticmethod
+    def argmax(x, axis: int):
+        return torch.argmax(x, dim=axis)
+
+    @staticmethod
+    def concat(xs):
+        return torch.cat(xs)
+
+    @staticmethod
+    def concat_cols(xs):
+        return torch.cat(xs, dim=1)
+
+    @staticmethod
+    def stack(xs, axis: int = -1):
+        return torch.stack(xs, dim=axis)
+
+    @staticmethod
+    def to_float(x):
+        return x.to(torch.float64)
+
+    @staticmethod
+    def to_int(x):
+        return x.to(torch.int64)
+
+    @staticmethod
+    def take_along(x, idx):
+        return torch.gather(x, 1, idx[:, None])[:, 0]
+
+    @staticmethod
+    def topk2(x):
+        v = torch.topk(x, 2, dim=1).values
+        return v[:, 0], v[:, 1]
+
+    @staticmethod
+    def where(c, a, b):
+        if not torch.is_tensor(a):
+            a = torch.full_like(b, a)
+        if not torch.is_tensor(b):
+            b = torch.full_like(a, b)
+        return torch.where(c, a, b)
+
+    @staticmethod
+    def maximum(a, b):
+        return torch.clamp(a, min=b) if not torch.is_tensor(b) else torch.maximum(a, b)
+
+    @staticmethod
+    def minimum(a, b):
+        return torch.clamp(a, max=b) if not torch.is_tensor(b) else torch.minimum(a, b)
+
+    log2 = staticmethod(torch.log2)
+    sqrt = staticmethod(torch.sqrt)
+    floor = staticmethod(torch.floor)
+    clip = staticmethod(torch.clip)
+    sign = staticmethod(torch.sign)
+    abs = staticmethod(torch.abs)
+
+
+_EXTENDED: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _extended(table: np.ndarray, fill: int) -> np.ndarray:
+    key = (id(table), fill)
+    if key not in _EXTENDED:
+        _EXTENDED[key] = np.append(table.astype(np.int64), fill)
+    return _EXTENDED[key]
+
+
+def decode_batch(ids: torch.Tensor, tokenizer: PerformanceTokenizer, backend: "TorchBackend | None" = None) -> NoteSet:
+    """Decode ``(B, L)`` ids into a torch NoteSet, exactly as the numpy decoder does."""
+    c, v = tokenizer.config, tokenizer.vocab
+    xp = backend or TorchBackend(ids.device)
+    dev = ids.device
+    ids = ids.long()
+    B, L = ids.shape
+    # Lookup tables with one extra slot (type -1, value 0) for ids outside the vocabulary.
+    type_of = xp.const(_extended(v.type_of, -1))
+    value_of = xp.const(_extended(v.value_of, 0))
+    safe = torch.where((ids < 0) | (ids >= v.size), v.size, ids)
+    types, values = type_of[safe], value_of[safe]
+    # Everything from the first EOS on is ignored (a leading SOS is never an EOS).
+    alive = torch.cumsum((types == EOS).long(), 1) == 0
+    types = torch.where(alive, types, -1).reshape(-1)                          # flat (B*L,)
+    values = values.reshape(-1)
+    time = torch.cumsum(torch.where(types == SHIFT, values, 0).reshape(B, L), 1).reshape(-1)
+    end_step = time.reshape(B, L)[:, -1]
+    step = c.time_step
+
+    on_idx = torch.nonzero(types == NOTE_ON).squeeze(1)                         # stream order
+    # Velocity: the most recent VELOCITY token of the same row (else the middle bin).
+    # Fast path: the encoder always writes VELOCITY right before NOTE_ON.
+    prev = (on_idx - 1).clamp(min=0)
+    direct = (types[prev] == VELOCITY) & (on_idx % L != 0)
+    vbin = torch.where(direct, values[prev], c.velocity_bins // 2)
+    if not bool(direct.all()):
+        vel_idx = torch.nonzero(types == VELOCITY).squeeze(1)
+        far = torch.nonzero(~direct).squeeze(1)
+        if vel_idx.numel():
+            k = torch.searchsorted(vel_idx, on_idx[far], right=True) - 1
+            kv = vel_idx[k.clamp(min=0)]
+            ok = (k >= 0) & (kv // L == on_idx[far] // L)
+            vbin[far] = torch.where(ok, values[kv], c.velocity_bins // 2)
+
+    if c.release == "note_off":
+        ev_idx = torch.nonzero((types == NOTE_ON) | (types == NOTE_OFF)).squeeze(1)
+        eb, epitch = ev_idx // L, values[ev_idx]
+        eon = types[ev_idx] == NOTE_ON
+        order = torch.argsort((eb * 128 + epitch).to(torch.int16 if B * 128 < 32768 else torch.int32), stable=True)  # row, pitch; then stream order
+        sb, sp, st = eb[order], epitch[order], time[ev_idx[order]]
+        same_next = torch.zeros_like(eon)
+        same_next[:-1] = (sb[1:] == sb[:-1]) & (sp[1:] == sp[:-1])
+        closes = end_step[sb]
+        closes[:-1] = torch.where(same_next[:-1], st[1:], closes[:-1])
+        close_of_event = torch.empty_like(closes)
+        close_of_event[order] = closes
+        off_step = close_of_event[eon]                                          # NOTE_ONs, stream order
+        keep = None
+    else:
+        is_dur = (types == DURATION).reshape(B, L)
+        lead = torch.cumsum((~is_dur).long(), 1).reshape(-1)                    # group per row
+        n_groups = L + 1
+        rowi = torch.arange(B, device=dev).repeat_interleave(L)
+        dur_idx = torch.nonzero(is_dur.reshape(-1)).squeeze(1)
+        dsum = torch.zeros(B * n_groups, dtype=torch.long, device=dev).index_add_(
+            0, rowi[dur_idx] * n_groups + lead[dur_idx], values[dur_idx])
+        d = dsum[(on_idx // L) * n_groups + lead[on_idx]]
+        keep = d > 0
+        on_idx, vbin = on_idx[keep], vbin[keep]
+        off_step = time[on_idx] + d[keep]
+    nb, npitch, on_step = on_idx // L, values[on_idx], time[on_idx]
+    off_step = torch.where(off_step <= on_step, on_step + 1, off_step)
+    onset = on_step.double() * step
+    offset = off_step.double() * step
+    vel = torch.as_tensor(bin_to_velocity(np.arange(c.velocity_bins), c.velocity_bins), device=dev)
+    velocity = vel[vbin].double()
+
+    # Pedal: keep state changes only; pair each press with the next release.
+    ped_idx = torch.nonzero((types == SUSTAIN_ON) | (types == SUSTAIN_OFF)).squeeze(1)
+    pb = ped_idx // L
+    down = types[ped_idx] == SUSTAIN_ON
+    prev = torch.zeros_like(down)
+    prev[1:] = down[:-1] & (pb[1:] == pb[:-1])
+    change = down != prev
+    ped_idx, pb, down = ped_idx[change], pb[change], down[change]
+    ptime = time[ped_idx].double() * step
+    last_ped = torch.zeros(B, dtype=torch.float64, device=dev).scatter_reduce_(0, pb, ptime, reduce="amax")
+    max_off = torch.zeros(B, dtype=torch.float64, device=dev).scatter_reduce_(0, nb, offset, reduce="amax")
+    end = torch.maximum(last_ped, max_off)
+    nxt_up = torch.zeros_like(down)
+    nxt_up[:-1] = (~down[1:]) & (pb[1:] == pb[:-1])
+    up_time = torch.where(nxt_up, torch.roll(ptime, -1), torch.maximum(end[pb], ptime))
+    return NoteSet(xp, B, nb, onset, offset, npitch, velocity, end,
+                   pb[down], ptime[down], up_time[down])
+
+
+class TheoryFeatures:
+    """Callable: ``(B, L)`` token ids -> ``{family: (B, D) float tensor}``.
+
+    >>> feats = TheoryFeatures(tokenizer)(ids)   # feats["harmony"].shape == (B, 54)
+    """
+
+    def __init__(self, tokenizer: PerformanceTokenizer, *, window: float = 1.0):
+        self.tokenizer = tokenizer
+        self.window = window
+        self.dims = {f: len(n) for f, n in core.FAMILIES.items()}
+        self._backends: dict[torch.device, TorchBackend] = {}
+
+    @torch.inference_mode()
+    def __call__(self, ids: torch.Tensor, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+        if ids.dim() != 2:
+            raise ValueError(f"expected token ids of shape (B, L), got {tuple(ids.shape)}")
+        xp = self._backends.setdefault(ids.device, TorchBackend(ids.device))
+        ns = decode_batch(ids, self.tokenizer, xp)
+        return {k: t.to(dtype) for k, t in core.all_families(ns, window=self.window).items()}
