@@ -133,8 +133,8 @@ def main() -> None:
     feats = TheoryFeatures(tok)
     feats(ids)  # warm-up
     torch.set_num_threads(torch.get_num_threads())
-    t_torch = best_of(lambda: feats(ids), 5)
-    t_loop = best_of(lambda: seed_loop_features(ids, id_to_token), 2)
+    t_torch = best_of(lambda: feats(ids), 30)
+    t_loop = best_of(lambda: seed_loop_features(ids, id_to_token), 3)
     dims = sum(feats.dims.values())
     print(f"batch ({args.batch}, {args.len}) of real PiJAMA windows, CPU, {torch.get_num_threads()} threads")
     print("| implementation | features | ms per batch | speed-up |")

@@ -95,3 +95,14 @@ def test_write_is_atomic(tmp_path, monkeypatch):
         write_midi(Performance.from_arrays([0], [2], [62], [80]), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["x.mid"]
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    path = write_midi(Performance.from_arrays([0], [1], [60], [80]), tmp_path / "perm.mid")
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask

@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+_UMASK: list[int] = []
+
+
+def _file_mode() -> int:
+    """0o666 less the process umask: what a plain open() would have created."""
+    if not _UMASK:
+        mask = os.umask(0)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return 0o666 & ~_UMASK[0]
+
+
 @contextlib.contextmanager
 def atomic_path(path: "str | os.PathLike") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -23,6 +35,7 @@ def atomic_path(path: "str | os.PathLike") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _file_mode())  # mkstemp creates 0600
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -231,11 +231,11 @@ def rhythm(ns: NoteSet, cl=None):
     gkey = crow * (1 << 32) + frame                      # sorted: rows, then time
     first = xp.searchsorted(gkey, gkey + MIN_LAG, "left")  # pairs (i, j): MIN_LAG <= lag <= MAX_LAG
     n_pair = xp.searchsorted(gkey, gkey + MAX_LAG, "right") - first
-    i = xp.repeat(xp.arange(cl["n"]), n_pair)
-    j = xp.repeat(first - (xp.cumsum(n_pair) - n_pair), n_pair) + xp.arange(i.shape[0])
+    start = first - (xp.cumsum(n_pair) - n_pair)
+    j = xp.repeat(start, n_pair) + xp.arange(int(n_pair.sum()))          # partner of each pair
     n_lags = MAX_LAG - MIN_LAG + 1
-    ac = xp.segment_sum(cvel[i] * cvel[j], crow[i] * n_lags + (frame[j] - frame[i] - MIN_LAG),
-                        B * n_lags).reshape(B, n_lags)
+    bin_i = xp.repeat(crow * n_lags - frame - MIN_LAG, n_pair)            # row and -frame of i
+    ac = xp.segment_sum(xp.repeat(cvel, n_pair) * cvel[j], bin_i + frame[j], B * n_lags).reshape(B, n_lags)
     energy = xp.segment_sum(cvel * cvel, crow, B)
     k = xp.argmax(ac * xp.const(TEMPO_PRIOR)[None, :], 1)
     period = k + MIN_LAG                                                   # (B,) frames
