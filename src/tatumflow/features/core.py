@@ -57,8 +57,11 @@ PROFILES_CENTRED = _PROF - _PROF.mean(-1, keepdims=True)
 PROFILES_NORM = np.sqrt((PROFILES_CENTRED**2).sum(-1))
 _TMPL = chord_templates()
 TEMPLATES_UNIT = _TMPL / np.linalg.norm(_TMPL, axis=1, keepdims=True)
-# Ties (symmetric chords) go to the lowest template index in both backends.
-TEMPLATE_TIE_BREAK = np.arange(_TMPL.shape[0]) * 1e-9
+# Identical pitch-class sets (C6 = Am7, Dm6 = Bm7b5, symmetric aug/dim7) are settled
+# by quality, in the order a jazz reading prefers, then by root; the same in both backends.
+QUALITY_PRIORITY = ("maj7", "m7", "7", "m7b5", "dim7", "maj", "min", "6", "m6", "sus4", "sus2", "dim", "aug")
+_RANK = np.array([QUALITY_PRIORITY.index(q) for q in QUALITY_NAMES])
+TEMPLATE_TIE_BREAK = (np.repeat(np.arange(12), N_QUAL) + 12 * np.tile(_RANK, 12)) * 1e-9
 
 
 def _div(xp, a, b):

@@ -140,14 +140,18 @@ class TorchBackend:
     abs = staticmethod(torch.abs)
 
 
-_EXTENDED: dict[tuple[int, int], np.ndarray] = {}
+# Per tokenizer config: the type/value tables with one extra slot (type -1, value 0)
+# for ids outside the vocabulary. Kept for the life of the process, so that
+# ``TorchBackend.const`` (keyed by array identity) never sees a recycled id.
+_TABLES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _extended(table: np.ndarray, fill: int) -> np.ndarray:
-    key = (id(table), fill)
-    if key not in _EXTENDED:
-        _EXTENDED[key] = np.append(table.astype(np.int64), fill)
-    return _EXTENDED[key]
+def _lookup_tables(tokenizer: PerformanceTokenizer) -> tuple[np.ndarray, np.ndarray]:
+    key = tokenizer.config.hash
+    if key not in _TABLES:
+        v = tokenizer.vocab
+        _TABLES[key] = (np.append(v.type_of.astype(np.int64), -1), np.append(v.value_of.astype(np.int64), 0))
+    return _TABLES[key]
 
 
 def decode_batch(ids: torch.Tensor, tokenizer: PerformanceTokenizer, backend: "TorchBackend | None" = None) -> NoteSet:
@@ -157,9 +161,8 @@ def decode_batch(ids: torch.Tensor, tokenizer: PerformanceTokenizer, backend: "T
     dev = ids.device
     ids = ids.long()
     B, L = ids.shape
-    # Lookup tables with one extra slot (type -1, value 0) for ids outside the vocabulary.
-    type_of = xp.const(_extended(v.type_of, -1))
-    value_of = xp.const(_extended(v.value_of, 0))
+    type_np, value_np = _lookup_tables(tokenizer)
+    type_of, value_of = xp.const(type_np), xp.const(value_np)
     safe = torch.where((ids < 0) | (ids >= v.size), v.size, ids)
     types, values = type_of[safe], value_of[safe]
     # Everything from the first EOS on is ignored (a leading SOS is never an EOS).
