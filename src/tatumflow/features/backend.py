@@ -17,10 +17,6 @@ class NumpyBackend:
     int = np.int64
 
     @staticmethod
-    def asarray(x, dtype=None):
-        return np.asarray(x, dtype=dtype)
-
-    @staticmethod
     def const(a):
         """A constant table (built once by the caller) in this backend."""
         return a
@@ -71,16 +67,8 @@ class NumpyBackend:
         return np.searchsorted(a, v, side=side)
 
     @staticmethod
-    def argsort(x):
-        return np.argsort(x, kind="stable")
-
-    @staticmethod
     def argmax(x, axis: int):
         return np.argmax(x, axis=axis)
-
-    @staticmethod
-    def concat(xs):
-        return np.concatenate(xs)
 
     @staticmethod
     def to_float(x):
@@ -99,10 +87,6 @@ class NumpyBackend:
         return np.concatenate(xs, axis=1)
 
     @staticmethod
-    def stack(xs, axis: int = -1):
-        return np.stack(xs, axis=axis)
-
-    @staticmethod
     def topk2(x):
         """The largest and second largest value of each row of a 2-D array."""
         s = np.sort(x, axis=1)
@@ -111,7 +95,6 @@ class NumpyBackend:
     where = staticmethod(np.where)
     log2 = staticmethod(np.log2)
     sqrt = staticmethod(np.sqrt)
-    floor = staticmethod(np.floor)
     maximum = staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
     clip = staticmethod(np.clip)

@@ -128,17 +128,15 @@ def harmony(ns: NoteSet, *, window: float = 1.0):
     conf = best - second
 
     # Chords per window.
-    n_win = xp.to_int(xp.floor(ns.end / window)) + 1                    # (B,)
+    n_win = xp.to_int(ns.end / window) + 1  # (B,); to_int truncates, = floor for x >= 0
     first = xp.cumsum(n_win) - n_win
     g = int(n_win.sum())
-    wid = first[ns.row] + xp.to_int(xp.floor(ns.onset / window))
+    wid = first[ns.row] + xp.to_int(ns.onset / window)
     wpcp = xp.segment_sum(ns.velocity / 127.0 * xp.minimum(dur, window), wid * 12 + pc, g * 12).reshape(g, 12)
     chorded = (wpcp > 0).sum(-1) >= 3
     wc = wpcp[chorded]
-    # argmax of the cosine = argmax of the dot product with unit templates; the tie
-    # break is scaled by the window's norm so it stays 1e-9 in cosine units.
-    score = wc @ xp.const(TEMPLATES_UNIT).T - xp.sqrt((wc**2).sum(-1))[:, None] * xp.const(TEMPLATE_TIE_BREAK)[None, :]
-    c_ids = xp.argmax(score, 1)
+    wc = wc / xp.sqrt((wc**2).sum(-1))[:, None]  # unit rows: scores are cosines
+    c_ids = xp.argmax(wc @ xp.const(TEMPLATES_UNIT).T - xp.const(TEMPLATE_TIE_BREAK)[None, :], 1)
     c_rows = _row_of(xp, n_win, g)[chorded]  # windows are laid out row after row
     qh = _hist(xp, c_rows, c_ids % N_QUAL, N_QUAL, B)
     rh = _hist(xp, c_rows, c_ids // N_QUAL, 12, B)
@@ -216,7 +214,8 @@ def rhythm(ns: NoteSet, cl=None):
     ioi = (con[1:] - con[:-1])[same]
     irow = crow[1:][same]
     lg = xp.log2(xp.maximum(ioi, 1e-6)) / math.log2(10)
-    b = xp.clip(xp.to_int(xp.floor((lg - IOI_LO) / (IOI_HI - IOI_LO) * IOI_BINS)), 0, IOI_BINS - 1)
+    # truncation differs from floor only in (-1, 0), which the clip maps to bin 0 either way
+    b = xp.clip(xp.to_int((lg - IOI_LO) / (IOI_HI - IOI_LO) * IOI_BINS), 0, IOI_BINS - 1)
     ih = _hist(xp, irow, b, IOI_BINS, B)
     n_ioi = ih.sum(-1)
     l2 = xp.log2(xp.maximum(ioi, 1e-6))
@@ -230,7 +229,7 @@ def rhythm(ns: NoteSet, cl=None):
     # 10 ms frames). Clusters are > 50 ms apart, so each lag's value is a sum over
     # pairs of clusters that far apart: no envelope is built, and integer
     # velocities keep it exact in both backends.
-    frame = xp.to_int(xp.floor(con / FRAME + 0.5))
+    frame = xp.to_int(con / FRAME + 0.5)
     gkey = crow * (1 << 32) + frame                      # sorted: rows, then time
     first = xp.searchsorted(gkey, gkey + MIN_LAG, "left")  # pairs (i, j): MIN_LAG <= lag <= MAX_LAG
     n_pair = xp.searchsorted(gkey, gkey + MAX_LAG, "right") - first

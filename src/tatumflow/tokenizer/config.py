@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,7 +99,7 @@ class TokenizerConfig:
     def load(cls, path: "str | Path") -> "TokenizerConfig":
         return cls.from_json(Path(path).read_text())
 
-    @property
+    @cached_property
     def hash(self) -> str:
         """A short stable hash of the config: stores and checkpoints compare it."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
