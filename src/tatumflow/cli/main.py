@@ -216,6 +216,42 @@ def cmd_judge(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from ..training.run import train_from_config
+
+    s = train_from_config(args.config, data=args.data, out=args.out, overrides=args.overrides, resume=args.resume)
+    val = ", ".join(f"{k} {v:.4g}" for k, v in (s.get("val") or {}).items())
+    print(f"{s['out']}: {s['steps']} steps in {s['seconds']:.1f}s ({s['stop_reason']}), "
+          f"{s['params']:,} parameters; {val}; checkpoint {s['checkpoint']}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from ..generation.realtime import generate_from_prompt
+    from ..midi import read_midi
+    from ..models import from_checkpoint
+
+    model, state = from_checkpoint(args.checkpoint)
+    if args.prompt:
+        prompt = read_midi(args.prompt)
+        if args.prompt_seconds:
+            prompt = prompt.slice(0, args.prompt_seconds)
+    else:
+        from ..performance import Performance
+
+        prompt = Performance.from_arrays([0.0], [0.5], [60], [80])
+    res = generate_from_prompt(model, prompt, args.seconds, args.out, temperature=args.temperature,
+                               seed=args.seed, live=args.live, port=args.port)
+    print(f"{args.out}: {res['notes']} new notes, {args.seconds:g}s of music in {res['compute_seconds']:.2f}s "
+          f"of compute (realtime factor {res['realtime_factor']:.0f}x)")
+    if args.pianoroll:
+        from ..render import plot_pianoroll
+
+        plot_pianoroll(res["performance"], args.pianoroll, title=f"{Path(args.out).name} (prompt + continuation)")
+        print(args.pianoroll)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
@@ -315,6 +351,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", default="pianist")
     p.add_argument("--out", help="JSON path (default: the judge shipped in the package)")
     p.set_defaults(func=cmd_judge)
+
+    p = sub.add_parser("train", help="train a model from a YAML preset",
+                       description="Overrides are KEY=VALUE, e.g. train.max_steps=500 model.option=C.")
+    p.add_argument("--config", required=True, help="YAML preset (see configs/)")
+    p.add_argument("--data", help="token store (default: the built-in corpus)")
+    p.add_argument("--out", help="run folder (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="continue a MIDI prompt with a trained model",
+                       description="Writes OUT as notes are produced; --live also plays them on a MIDI port.")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (runs/NAME/step-... or best)")
+    p.add_argument("--prompt", help="MIDI file to continue (default: a single middle C)")
+    p.add_argument("--prompt-seconds", type=float, help="use only the first S seconds of the prompt")
+    p.add_argument("--seconds", type=float, default=30.0, help="seconds of music to add")
+    p.add_argument("--out", required=True)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--live", action="store_true", help="also play on a MIDI port (mido + python-rtmidi)")
+    p.add_argument("--port", help="MIDI output port name (default: a virtual port 'TatumFlow')")
+    p.add_argument("--pianoroll", help="also write a piano-roll PNG")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("demo", help="the main job on the built-in corpus")
     p.add_argument("--out", default="out/demo")

@@ -1,0 +1,183 @@
+"""Realtime generation with the Music RNN: causal, state carried, constant cost per note.
+
+:class:`NoteStreamer` primes the LSTM with a prompt, then produces one note at a
+time by feeding each sampled note back with the recurrent state; the cost of a
+note does not grow with the length of the piece. Sinks receive notes as they
+are made: :class:`MidiFileSink` keeps a MIDI file up to date on disk (rewritten
+atomically), :class:`MidiPortSink` plays them on a MIDI port in real time
+(mido with python-rtmidi; a virtual port where the OS allows).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+
+from ..errors import TatumFlowError
+from ..midi.io import write_midi
+from ..models.music_rnn import MusicRNN, performance_to_notes
+from ..performance import Performance
+
+
+class NoteStreamer:
+    def __init__(self, model: MusicRNN, *, temperature: float = 1.0, seed: int = 0,
+                 velocity: int = 80, min_duration: float = 0.02):
+        model.check_causal()
+        if temperature <= 0:
+            raise TatumFlowError(f"temperature must be > 0, got {temperature}")
+        self.model = model.eval()
+        self.temperature = temperature
+        self.gen = torch.Generator().manual_seed(seed)
+        self.velocity = velocity
+        self.min_duration = min_duration
+        self.state = None
+        self.heads = None
+        self.time = 0.0
+
+    @torch.no_grad()
+    def prime(self, notes: np.ndarray) -> None:
+        """Feed a prompt of (N, 3) notes (pitch, step, duration); time continues after it."""
+        if len(notes) == 0:
+            notes = np.array([[60, 0.0, 0.5]], dtype=np.float32)
+        x = torch.as_tensor(notes, dtype=torch.float32)[None]
+        self.heads, self.state = self.model(x, self.state)
+        self.time = float(np.sum(notes[:, 1]))
+
+    @torch.no_grad()
+    def next_note(self) -> tuple[int, float, float]:
+        """Sample the next (pitch, step, duration) and advance the state by one note."""
+        if self.heads is None:
+            raise TatumFlowError("prime the streamer with a prompt first")
+        logits, step, dur = (h[0, -1] for h in self.heads)
+        probs = torch.softmax(logits / self.temperature, -1)
+        pitch = int(torch.multinomial(probs, 1, generator=self.gen))
+        step_s = max(float(step), 0.0)
+        dur_s = max(float(dur), self.min_duration)
+        self.heads, self.state = self.model(torch.tensor([[[pitch, step_s, dur_s]]], dtype=torch.float32), self.state)
+        self.time += step_s
+        return pitch, step_s, dur_s
+
+    def stream(self, seconds: float) -> Iterator[tuple[float, float, int]]:
+        """(onset s, offset s, pitch) of new notes until ``seconds`` of music after the prompt."""
+        end = self.time + seconds
+        while True:
+            pitch, _, dur = self.next_note()
+            if self.time >= end:
+                return
+            yield self.time, self.time + dur, pitch
+
+
+class MidiFileSink:
+    """Collects notes and rewrites ``path`` atomically every ``every`` notes and at close."""
+
+    def __init__(self, path: "str | Path", *, prompt: Optional[Performance] = None, velocity: int = 80,
+                 every: int = 16):
+        self.path = Path(path)
+        self.notes: list[tuple[float, float, int]] = []
+        self.prompt = prompt
+        self.velocity, self.every = velocity, every
+
+    def performance(self) -> Performance:
+        on = [n[0] for n in self.notes]
+        off = [n[1] for n in self.notes]
+        pit = [n[2] for n in self.notes]
+        gen = Performance.from_arrays(on, off, pit, [self.velocity] * len(on), metadata={"source": str(self.path)})
+        if self.prompt is None or not len(self.prompt):
+            return gen
+        return gen.replace(notes=np.concatenate([self.prompt.notes, gen.notes]))
+
+    def __call__(self, note: tuple[float, float, int]) -> None:
+        self.notes.append(note)
+        if len(self.notes) % self.every == 0:
+            write_midi(self.performance(), self.path)
+
+    def close(self) -> Performance:
+        perf = self.performance()
+        write_midi(perf, self.path)
+        return perf
+
+
+class MidiPortSink:
+    """Plays notes on a MIDI output port as their onsets arrive in real time."""
+
+    def __init__(self, port_name: Optional[str] = None, *, velocity: int = 80):
+        try:
+            import mido
+        except ImportError:
+            raise TatumFlowError("live output needs mido and python-rtmidi: pip install mido python-rtmidi") from None
+        self.mido = mido
+        try:
+            if port_name is None:
+                self.port = mido.open_output("TatumFlow", virtual=True)
+            else:
+                self.port = mido.open_output(port_name)
+        except Exception as exc:
+            names = ", ".join(mido.get_output_names()) if hasattr(mido, "get_output_names") else "?"
+            raise TatumFlowError(f"cannot open MIDI output {port_name or 'virtual TatumFlow'}: {exc} "
+                                 f"(available: {names or 'none'})") from None
+        self.velocity = velocity
+        self.t0 = time.perf_counter()
+        self.offs: list[tuple[float, int]] = []
+        self.first_onset: Optional[float] = None
+
+    def __call__(self, note: tuple[float, float, int]) -> None:
+        onset, offset, pitch = note
+        if self.first_onset is None:
+            self.first_onset = onset
+        due = self.t0 + (onset - self.first_onset)
+        self._release_until(due)
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        self.port.send(self.mido.Message("note_on", note=pitch, velocity=self.velocity))
+        self.offs.append((self.t0 + (offset - self.first_onset), pitch))
+
+    def _release_until(self, t: float) -> None:
+        self.offs.sort()
+        while self.offs and self.offs[0][0] <= t:
+            when, pitch = self.offs.pop(0)
+            delay = when - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self.port.send(self.mido.Message("note_off", note=pitch))
+
+    def close(self) -> None:
+        self._release_until(float("inf"))
+        self.port.close()
+
+
+def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, out: "str | Path", *,
+                         temperature: float = 1.0, seed: int = 0, live: bool = False,
+                         port: Optional[str] = None) -> dict:
+    """Continue ``prompt`` for ``seconds``; write ``out`` as notes are produced (and
+    play them live when asked). Returns the performance and the realtime factor."""
+    streamer = NoteStreamer(model, temperature=temperature, seed=seed)
+    streamer.prime(performance_to_notes(prompt))
+    sinks = [MidiFileSink(out, prompt=prompt)]
+    if live:
+        sinks.append(MidiPortSink(port))
+    t0 = time.perf_counter()
+    compute = 0.0
+    n = 0
+    it = streamer.stream(seconds)
+    while True:
+        c0 = time.perf_counter()
+        try:
+            note = next(it)
+        except StopIteration:
+            compute += time.perf_counter() - c0
+            break
+        compute += time.perf_counter() - c0
+        n += 1
+        for s in sinks:
+            s(note)
+    perf = sinks[0].close()
+    for s in sinks[1:]:
+        s.close()
+    return {"performance": perf, "notes": n, "compute_seconds": compute,
+            "wall_seconds": time.perf_counter() - t0,
+            "realtime_factor": seconds / compute if compute > 0 else float("inf")}

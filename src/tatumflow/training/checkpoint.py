@@ -1,0 +1,134 @@
+"""Checkpoints: safetensors for tensors, JSON for everything else; never pickle.
+
+A checkpoint is a folder ``step-000123/`` holding ``model.safetensors``,
+optionally ``ema.safetensors``, ``optimizer.safetensors`` and ``state.json``
+(schema version, model family and config, tokenizer config, training config,
+trainer state, optimiser hyper-parameters, RNG states). It is written into a
+temporary folder and renamed, so a crash never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from ..errors import TatumFlowError
+
+CHECKPOINT_SCHEMA = 1
+
+
+class CheckpointError(TatumFlowError):
+    """A checkpoint is missing, incomplete or of an unknown schema."""
+
+
+def _flatten_optimizer(opt_state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, meta = {}, {"param_groups": opt_state["param_groups"], "state": {}}
+    for pid, st in opt_state["state"].items():
+        meta["state"][str(pid)] = {}
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+                meta["state"][str(pid)][k] = "__tensor__"
+            else:
+                meta["state"][str(pid)][k] = v
+    return tensors, meta
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state = {}
+    for pid, st in meta["state"].items():
+        state[int(pid)] = {k: (tensors[f"{pid}.{k}"] if v == "__tensor__" else v) for k, v in st.items()}
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = s
+    np_state = np.random.get_state()
+    meta = {"numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    n = meta["numpy"]
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+
+
+def save_checkpoint(directory: "str | os.PathLike", *, model_state: dict, state: dict[str, Any],
+                    ema_state: Optional[dict] = None, optimizer_state: Optional[dict] = None) -> Path:
+    """Write a checkpoint folder atomically (temporary folder, then rename)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
+        if ema_state is not None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in ema_state.items()}, str(tmp / "ema.safetensors"))
+        full = {"schema": CHECKPOINT_SCHEMA, **state}
+        if optimizer_state is not None:
+            tensors, meta = _flatten_optimizer(optimizer_state)
+            rng_t, rng_m = rng_state()
+            tensors.update({f"rng.{k}": v for k, v in rng_t.items()})
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            full["optimizer"] = meta
+            full["rng"] = rng_m
+        (tmp / "state.json").write_text(json.dumps(full, indent=1))
+        for p in tmp.iterdir():
+            os.chmod(p, 0o644)
+        os.chmod(tmp, 0o755)
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def load_checkpoint(directory: "str | os.PathLike") -> dict[str, Any]:
+    """``{"state": dict, "model": tensors, "ema": tensors|None, "optimizer": dict|None, "rng": ...}``."""
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    if not (d / "state.json").exists() or not (d / "model.safetensors").exists():
+        raise CheckpointError(f"{d}: not a checkpoint (needs state.json and model.safetensors)")
+    state = json.loads((d / "state.json").read_text())
+    if state.get("schema") != CHECKPOINT_SCHEMA:
+        raise CheckpointError(f"{d}: checkpoint schema {state.get('schema')} is not supported "
+                              f"(this TatumFlow reads {CHECKPOINT_SCHEMA})")
+    out = {"state": state, "model": load_file(str(d / "model.safetensors")), "ema": None,
+           "optimizer": None, "rng": None}
+    if (d / "ema.safetensors").exists():
+        out["ema"] = load_file(str(d / "ema.safetensors"))
+    if (d / "optimizer.safetensors").exists() and "optimizer" in state:
+        t = load_file(str(d / "optimizer.safetensors"))
+        out["optimizer"] = _unflatten_optimizer({k: v for k, v in t.items() if not k.startswith("rng.")},
+                                                state["optimizer"])
+        out["rng"] = ({k[4:]: v for k, v in t.items() if k.startswith("rng.")}, state["rng"])
+    return out
+
+
+def latest_checkpoint(run_dir: "str | os.PathLike") -> Optional[Path]:
+    steps = sorted(Path(run_dir).glob("step-*"), key=lambda p: p.name)
+    return steps[-1] if steps else None
+
+
+def prune_checkpoints(run_dir: "str | os.PathLike", keep_last: int) -> None:
+    steps = sorted(Path(run_dir).glob("step-*"), key=lambda p: p.name)
+    for old in steps[: max(0, len(steps) - keep_last)]:
+        shutil.rmtree(old, ignore_errors=True)

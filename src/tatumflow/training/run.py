@@ -1,0 +1,79 @@
+"""`tatumflow train`: a run from a YAML preset, a token store and overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..errors import TatumFlowError
+from ..utils import cache_dir
+from .config import ConfigError, TrainConfig, load_run_config
+from .trainer import Trainer
+
+
+def default_store(corpus: str = "chorales") -> Path:
+    """The built-in corpus as a token store in the cache (prepared once)."""
+    from ..data import prepare_store
+
+    out = cache_dir() / "stores" / corpus
+    if not (out / "manifest.json").exists():
+        prepare_store(corpus, out)
+    return out
+
+
+def build(cfg: dict, store: "str | os.PathLike"):
+    """Model, train and validation datasets for a run config."""
+    from ..models import REGISTRY
+
+    model_cfg = dict(cfg["model"])
+    family = model_cfg.pop("family", None)
+    if family not in REGISTRY:
+        raise ConfigError(f"model.family must be one of {sorted(REGISTRY)}, got {family!r}")
+    cfg_cls, model_cls = REGISTRY[family]
+    try:
+        mcfg = cfg_cls(**model_cfg)
+    except TypeError as exc:
+        raise ConfigError(f"model section: {exc}") from None
+    seed = int(cfg["train"].get("seed", 0))
+    torch.manual_seed(seed)
+    model = model_cls(mcfg)
+    if family == "music_rnn":
+        from ..models.music_rnn import NoteWindowDataset
+
+        train = NoteWindowDataset(store, split="train", seq_len=mcfg.seq_len)
+        val = NoteWindowDataset(store, split="val", seq_len=mcfg.seq_len)
+    else:  # pragma: no cover - every registered family is handled above
+        raise ConfigError(f"no data pipeline for family {family!r}")
+    return model, train, val
+
+
+def train_from_config(config: "str | os.PathLike", *, data: Optional["str | os.PathLike"] = None,
+                      out: Optional["str | os.PathLike"] = None, overrides: Optional[list[str]] = None,
+                      resume: bool = False, progress: bool = True) -> dict:
+    cfg = load_run_config(config, overrides)
+    store = Path(data) if data else (Path(cfg["data"]["store"]) if cfg.get("data", {}).get("store") else default_store())
+    if not (store / "manifest.json").exists():
+        raise TatumFlowError(f"{store}: not a token store; run `tatumflow prepare` first")
+    tcfg = TrainConfig.from_dict(cfg["train"])
+    model, train, val = build(cfg, store)
+    out = Path(out or cfg.get("out") or f"runs/{Path(config).stem}")
+    trainer = Trainer(model, tcfg, train, val, out_dir=out, progress=progress,
+                      run_info={"config": str(config), "store": str(store), "overrides": overrides or [],
+                                "tokenizer_config": getattr(train, "tokenizer_config", None)})
+    summary = trainer.fit(resume=resume)
+    summary["out"] = str(out)
+    summary["params"] = sum(p.numel() for p in model.parameters())
+    if val is not None:
+        summary["val"] = trainer.evaluate()
+    summary["train_windows"] = len(train)
+    summary["batch_size"] = tcfg.batch_size
+    try:
+        import resource
+
+        summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    except ImportError:  # pragma: no cover - not on Windows
+        summary["peak_rss_mb"] = float("nan")
+    return summary
