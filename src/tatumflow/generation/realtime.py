@@ -19,8 +19,11 @@ import torch
 
 from ..errors import TatumFlowError
 from ..midi.io import write_midi
-from ..models.music_rnn import MusicRNN, performance_to_notes
+from ..models.music_rnn import TIME_BIN, MusicRNN, performance_to_notes
 from ..performance import Performance
+
+
+MAX_CHORD = 8  # most notes a generated chord may stack at one instant
 
 
 class NoteStreamer:
@@ -37,6 +40,7 @@ class NoteStreamer:
         self.state = None
         self.heads = None
         self.time = 0.0
+        self.same_onset = 0  # notes sampled at the current instant (a chord)
 
     @torch.no_grad()
     def prime(self, notes: np.ndarray) -> None:
@@ -56,6 +60,11 @@ class NoteStreamer:
         probs = torch.softmax(logits / self.temperature, -1)
         pitch = int(torch.multinomial(probs, 1, generator=self.gen))
         step_s = max(float(step), 0.0)
+        # A model that keeps predicting "no time passes" would never end the piece:
+        # after MAX_CHORD notes at one instant, time moves on by at least one 10 ms bin.
+        self.same_onset = self.same_onset + 1 if step_s < TIME_BIN / 2 else 0
+        if self.same_onset >= MAX_CHORD:
+            step_s, self.same_onset = TIME_BIN, 0
         dur_s = max(float(dur), self.min_duration)
         self.heads, self.state = self.model(torch.tensor([[[pitch, step_s, dur_s]]], dtype=torch.float32), self.state)
         self.time += step_s

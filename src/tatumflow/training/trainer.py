@@ -168,7 +168,9 @@ class Trainer:
         return values
 
     # ------------------------------------------------------------ loop
-    def fit(self, resume: "bool | str | os.PathLike" = False) -> dict:
+    def fit(self, resume: "bool | str | os.PathLike" = False, *, stop_after: Optional[int] = None) -> dict:
+        """Train to ``max_steps`` (or ``stop_after`` more steps, then checkpoint: an
+        interruption that a later ``fit(resume=True)`` continues exactly)."""
         cfg = self.cfg
         torch.manual_seed(cfg.seed + self.rank)
         if resume:
@@ -184,8 +186,9 @@ class Trainer:
         window_items, window_t = 0, time.perf_counter()
         micro = cfg.batch_size // (cfg.grad_accum * self.world)
         stop_reason = "max_steps"
+        last = cfg.max_steps if stop_after is None else min(cfg.max_steps, self.step + stop_after)
         self.model.train()
-        while self.step < cfg.max_steps:
+        while self.step < last:
             sched = self._apply_schedules()
             lr = lr_at(self.step, cfg)
             for g in self.optimizer.param_groups:
@@ -245,6 +248,8 @@ class Trainer:
             if cfg.max_seconds and time.perf_counter() - t_start > cfg.max_seconds:
                 stop_reason = "max_seconds"
                 break
+        if self.step == last and last < cfg.max_steps:
+            stop_reason = "stop_after"
         bar.close()
         final = self.save()
         self._close_logs()

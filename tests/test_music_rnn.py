@@ -1,0 +1,127 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_performance
+from tatumflow import TatumFlowError, read_midi, write_midi
+from tatumflow.data import prepare_store
+from tatumflow.generation.realtime import NoteStreamer, generate_from_prompt
+from tatumflow.models import MusicRNN, MusicRNNConfig, NoteWindowDataset, from_checkpoint
+from tatumflow.models.music_rnn import note_bits, performance_to_notes
+from tatumflow.training.config import load_run_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rnn")
+    rows = ["path,split"]
+    for i in range(24):
+        write_midi(random_performance(np.random.default_rng(i), 200, pedal=False), d / "midi" / f"{i}.mid")
+        rows.append(f"midi/{i}.mid,{'train' if i < 18 else 'val' if i < 22 else 'test'}")
+    (d / "index.csv").write_text("\n".join(rows) + "\n")
+    prepare_store(d / "index.csv", d / "store", workers=1, progress=False)
+    return d / "store"
+
+
+@pytest.mark.parametrize("option", ["A", "C", "D"])
+def test_streaming_equals_full_forward(option):
+    torch.manual_seed(0)
+    m = MusicRNN(MusicRNNConfig(option=option)).eval()
+    notes = torch.rand(1, 12, 3) * torch.tensor([100.0, 0.5, 1.0])
+    full, _ = m(notes)
+    state, outs = None, []
+    for t in range(12):
+        h, state = m(notes[:, t : t + 1], state)
+        outs.append(h[0])
+    torch.testing.assert_close(torch.cat(outs, 1), full[0], rtol=1e-5, atol=1e-5)
+
+
+def test_bidirectional_option_refuses_to_generate():
+    m = MusicRNN(MusicRNNConfig(option="B"))
+    with pytest.raises(TatumFlowError, match="bidirectional"):
+        NoteStreamer(m)
+    assert m(torch.rand(2, 10, 3))[0][0].shape == (2, 1, 128)  # analysis: one prediction per window
+
+
+def test_overfit_one_batch():
+    torch.manual_seed(0)
+    m = MusicRNN(MusicRNNConfig(option="C", seq_len=16))
+    batch = {"notes": torch.cat([torch.randint(40, 80, (4, 17, 1)).float(), torch.rand(4, 17, 2) * 0.5], -1)}
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    first = None
+    for _ in range(300):
+        loss = m.training_step(batch).loss
+        first = first or float(loss.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.1 * first
+
+
+def test_generation_always_ends_even_when_time_stands_still(tmp_path):
+    from tatumflow import Performance
+
+    torch.manual_seed(0)
+    m = MusicRNN(MusicRNNConfig(option="C"))
+    with torch.no_grad():  # a model that always predicts "no time passes"
+        m.step.weight.zero_()
+        m.step.bias.fill_(-1.0)
+    res = generate_from_prompt(m, Performance.from_arrays([0.0], [0.5], [60], [80]), 2.0, tmp_path / "x.mid")
+    assert 0 < res["notes"] <= 2.0 / 0.01 * 8
+
+
+def test_windows_and_likelihood(store):
+    ds = NoteWindowDataset(store, split="train", seq_len=20)
+    w = ds[5]["notes"]
+    assert w.shape == (21, 3) and w[0, 1] == 0 and (w[:, 0] >= 21).all()
+    ds.set_scalar("seq_len", 30)
+    assert ds[0]["notes"].shape == (31, 3)
+    m = MusicRNN(MusicRNNConfig(option="A"))
+    out = m.validation_step({"notes": torch.stack([ds[i]["notes"] for i in range(8)])})
+    assert 0 <= out.metrics["pitch_accuracy"] <= 1 and 5 < out.metrics["bits_per_note"] < 60
+    # a better prediction costs fewer bits
+    tgt = torch.tensor([[60.0, 0.25, 0.5]])
+    good = note_bits(torch.nn.functional.one_hot(torch.tensor([60]), 128).float() * 10, torch.tensor([0.25]),
+                     torch.tensor([0.5]), torch.zeros(2), tgt)
+    bad = note_bits(torch.zeros(1, 128), torch.tensor([2.0]), torch.tensor([0.01]), torch.zeros(2), tgt)
+    assert float(good) < float(bad)
+
+
+def test_every_preset_parses_and_builds(store):
+    from tatumflow.training import TrainConfig
+    from tatumflow.training.run import build
+
+    presets = sorted((REPO / "configs").glob("*.yaml"))
+    assert len(presets) >= 5
+    for p in presets:
+        cfg = load_run_config(p, ["train.max_steps=3"])
+        TrainConfig.from_dict(cfg["train"])
+        model, train, val = build(cfg, store)
+        assert len(train) > 0 and len(val) > 0 and model.family == cfg["model"]["family"]
+
+
+def test_train_and_generate_from_the_cli(store, tmp_path):
+    from tatumflow.cli.main import main
+
+    assert main(["train", "--config", str(REPO / "configs" / "music_rnn_c.yaml"), "--data", str(store),
+                 "--out", str(tmp_path / "run"), "train.max_steps=30", "train.eval_every=15",
+                 "train.batch_size=16", "train.tensorboard=false"]) == 0
+    ckpt = next((tmp_path / "run").glob("step-*"))
+    prompt = write_midi(random_performance(np.random.default_rng(50), 60, pedal=False), tmp_path / "prompt.mid")
+    assert main(["generate", "--checkpoint", str(ckpt), "--prompt", str(prompt), "--seconds", "10",
+                 "--out", str(tmp_path / "gen.mid"), "--pianoroll", str(tmp_path / "gen.png")]) == 0
+    gen, p = read_midi(tmp_path / "gen.mid"), read_midi(prompt)
+    assert len(gen) > len(p) and gen.end > p.end + 5
+    assert (tmp_path / "gen.png").exists()
+    model, state = from_checkpoint(ckpt)
+    assert state["model_config"]["option"] == "C"
+    a = generate_from_prompt(model, p, 5.0, tmp_path / "a.mid", seed=7)["performance"]
+    b = generate_from_prompt(model, p, 5.0, tmp_path / "b.mid", seed=7)["performance"]
+    assert a == b  # same seed, same music
+    assert (tmp_path / "run" / "tb").exists() is False
+    assert main(["train", "--config", str(REPO / "configs" / "music_rnn_c.yaml"), "--data", str(store),
+                 "model.option=Z"]) == 2

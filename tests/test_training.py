@@ -1,0 +1,183 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tiny_models import TinyData, TinyRegressor
+from tatumflow.training import (
+    EMA, CheckpointError, ConfigError, TrainConfig, Trainer, apply_lora, load_adapter, load_checkpoint,
+    load_run_config, lr_at, param_groups, save_adapter,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cfg(**kw):
+    base = dict(max_steps=8, batch_size=8, warmup_steps=2, lr=1e-2, save_every=1000, log_every=1,
+                eval_every=4, eval_batches=2, tensorboard=False, device="cpu", seed=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def make(seed=0, dropout=0.3):
+    torch.manual_seed(seed)
+    return TinyRegressor(dropout=dropout)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    c = cfg(ema_decay=0.9)
+    a = Trainer(make(), c, TinyData(), TinyData(seed=1), out_dir=tmp_path / "a", progress=False)
+    a.fit()
+    b1 = Trainer(make(), c, TinyData(), TinyData(seed=1), out_dir=tmp_path / "b", progress=False)
+    assert b1.fit(stop_after=3)["stop_reason"] == "stop_after"
+    b2 = Trainer(make(seed=99), c, TinyData(), TinyData(seed=1), out_dir=tmp_path / "b", progress=False)
+    b2.fit(resume=True)
+    assert b2.step == a.step == 8
+    for (k, va), vb in zip(a.model.state_dict().items(), b2.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    for k in a.ema.shadow:
+        assert torch.equal(a.ema.shadow[k], b2.ema.shadow[k]), k
+    assert [h["loss"] for h in a.history][3:] == [h["loss"] for h in b2.history]
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path):
+    one = Trainer(make(dropout=0.0), cfg(max_steps=4), TinyData(), out_dir=tmp_path / "1", progress=False)
+    two = Trainer(make(dropout=0.0), cfg(max_steps=4, grad_accum=2), TinyData(), out_dir=tmp_path / "2", progress=False)
+    one.fit()
+    two.fit()
+    for va, vb in zip(one.model.state_dict().values(), two.model.state_dict().values()):
+        torch.testing.assert_close(va, vb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose([h["loss"] for h in one.history], [h["loss"] for h in two.history], rtol=1e-5)
+
+
+def test_ddp_two_processes_match_one(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(REPO / "tests" / "ddp_worker.py"), str(tmp_path / "ddp")],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = json.loads((tmp_path / "ddp" / "ddp.json").read_text())
+    torch.manual_seed(0)
+    single = Trainer(TinyRegressor(), TrainConfig(max_steps=6, batch_size=8, warmup_steps=2, lr=1e-2, save_every=1000,
+                                                  log_every=1, tensorboard=False, device="cpu", seed=3),
+                     TinyData(), out_dir=tmp_path / "one", progress=False)
+    single.fit()
+    np.testing.assert_allclose(ddp["loss"], [h["loss"] for h in single.history], rtol=1e-5, atol=1e-7)
+    for k, v in single.model.state_dict().items():
+        np.testing.assert_allclose(np.array(ddp["params"][k]), v.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_lora_trains_adapters_only_and_swaps(tmp_path):
+    torch.manual_seed(0)
+    base = TinyRegressor()
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    wrapped = apply_lora(base, r=2, targets=["hidden", "out"])
+    assert wrapped == ["hidden", "out"]
+    trainable = [n for n, p in base.named_parameters() if p.requires_grad]
+    assert trainable and all(".lora_" in n for n in trainable)
+    Trainer(base, cfg(max_steps=5, weight_decay=0.0), TinyData(), out_dir=tmp_path / "r", progress=False).fit()
+    for k, v in base_state.items():
+        key = k.replace("hidden.", "hidden.base.").replace("out.", "out.base.")
+        assert torch.equal(base.state_dict()[key], v), k  # the base is frozen
+    x = torch.arange(10)
+    tuned = base(x).detach()
+    save_adapter(base, tmp_path / "style_a", info={"style": "A"})
+    torch.manual_seed(0)
+    other = TinyRegressor()
+    apply_lora(other, r=2, targets=["hidden", "out"])
+    assert not torch.allclose(other(x), tuned)   # zero-initialised adapter = base output
+    meta = load_adapter(other, tmp_path / "style_a")
+    torch.testing.assert_close(other(x), tuned)
+    assert meta["info"]["style"] == "A" and meta["r"] == 2
+    bad = TinyRegressor()
+    apply_lora(bad, r=2, targets=["hidden"])
+    with pytest.raises(Exception, match="does not fit"):
+        load_adapter(bad, tmp_path / "style_a")
+
+
+def test_ema_swaps_in_and_out():
+    m = make()
+    ema = EMA(m, 0.5)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(1.0)
+    ema.update(m)
+    with ema.swapped_in(m):
+        assert torch.allclose(m.hidden.weight, before["hidden.weight"] + 0.5)
+    assert torch.allclose(m.hidden.weight, before["hidden.weight"] + 1.0)
+
+
+def test_schedules_early_stopping_and_best(tmp_path):
+    data = TinyData()
+    c = cfg(max_steps=40, eval_every=2, lr=0.0, warmup_steps=1, min_lr_ratio=1.0,
+            early_stopping_metric="val/loss", early_stopping_patience=2,
+            schedules={"kl_weight": {"start": 0, "end": 10, "from": 0.0, "to": 1.0},
+                       "seq_len": {"start": 0, "end": 4, "from": 10, "to": 20, "target": "data"}})
+    tr = Trainer(make(dropout=0.0), c, data, TinyData(seed=2), out_dir=tmp_path, progress=False)
+    out = tr.fit()
+    assert out["stop_reason"] == "early_stopping" and out["steps"] == 6  # lr 0: no improvement after the first eval
+    assert tr.model.scalars["kl_weight"] == pytest.approx(0.5)
+    assert data.scalar_log[0] == ("seq_len", 10.0) and data.scalar_log[-1][1] == 20.0
+    assert (tmp_path / "best" / "state.json").exists()
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "step,metric,value" and any(",val/loss," in r for r in rows)
+
+
+def test_checkpoints_are_complete_atomic_and_pruned(tmp_path, monkeypatch):
+    tr = Trainer(make(), cfg(max_steps=6, save_every=2, keep_last=2), TinyData(), out_dir=tmp_path, progress=False)
+    tr.fit()
+    steps = sorted(p.name for p in tmp_path.glob("step-*"))
+    assert steps == ["step-0000004", "step-0000006"]
+    ck = load_checkpoint(tmp_path / "step-0000006")
+    assert ck["state"]["trainer"]["step"] == 6 and ck["state"]["family"] == "tiny"
+    assert ck["state"]["train_config"]["keep_last"] == 2
+    import tatumflow.training.checkpoint as cm
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("safetensors.torch.save_file", boom)
+    with pytest.raises(OSError):
+        cm.save_checkpoint(tmp_path / "broken", model_state=tr.model.state_dict(), state={})
+    assert not (tmp_path / "broken").exists() and not list(tmp_path.glob(".broken*"))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "state.json").write_text('{"schema": 99}')
+    (tmp_path / "bad" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="schema 99"):
+        load_checkpoint(tmp_path / "bad")
+
+
+def test_optimizer_groups_and_schedule():
+    m = make()
+    decay, no_decay = param_groups(m, 0.1)
+    names = {id(p): n for n, p in m.named_parameters()}
+    assert {names[id(p)] for p in decay["params"]} == {"hidden.weight", "out.weight"}
+    assert "emb.weight" in {names[id(p)] for p in no_decay["params"]} and no_decay["weight_decay"] == 0.0
+    c = TrainConfig(max_steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(0, c) == pytest.approx(0.1) and lr_at(9, c) == pytest.approx(1.0)
+    assert lr_at(55, c) == pytest.approx(0.55) and lr_at(100, c) == pytest.approx(0.1)
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    out = Trainer(make(), cfg(max_steps=2, precision="bf16"), TinyData(), out_dir=tmp_path, progress=False).fit()
+    assert out["steps"] == 2
+    with pytest.raises(ConfigError, match="fp16 needs CUDA"):
+        Trainer(make(), cfg(precision="fp16"), TinyData(), out_dir=tmp_path, progress=False)
+
+
+def test_bad_configs_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="unknown training keys"):
+        TrainConfig.from_dict({"max_step": 3})
+    with pytest.raises(ConfigError, match="multiple of grad_accum"):
+        TrainConfig(batch_size=10, grad_accum=3)
+    (tmp_path / "c.yaml").write_text("model: {family: music_rnn}\n")
+    with pytest.raises(ConfigError, match="needs 'model' and 'train'"):
+        load_run_config(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_run_config(tmp_path / "missing.yaml")
