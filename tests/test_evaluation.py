@@ -124,3 +124,16 @@ def test_style_judge_on_real_data(pijama_index):
     other = load_set(pijama_index, name="o", where={"split": "test"}, limit=40, progress=False).perfs
     other = [p for p in other if "Art Tatum" not in p.metadata["source"]]
     assert judge.piece_scores(tatum).mean() > 0.7 > 0.3 > judge.piece_scores(other).mean()
+
+
+def test_token_bits_per_note_definition():
+    from tatumflow import PerformanceTokenizer
+    from tatumflow.evaluation import token_bits_per_note
+
+    tok = PerformanceTokenizer()
+    ids = tok.encode(Performance.from_arrays([0.0, 0.5], [0.4, 1.0], [60, 62], [80, 80]))[1:]
+    # SOS excluded: VEL ON SHIFT OFF SHIFT VEL ON SHIFT OFF EOS -> timing tokens: 2 ON, 2 OFF, 3 SHIFT
+    nll = np.full(len(ids), np.log(2.0))  # one bit per token
+    r = token_bits_per_note(nll, ids, tok)
+    assert r["notes"] == 2
+    assert r["bits_per_note"] == pytest.approx(7 / 2) and r["velocity_bits_per_note"] == pytest.approx(1.0)

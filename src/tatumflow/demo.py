@@ -11,17 +11,21 @@ from .data import TokenStore, prepare_store, store_statistics
 from .midi import write_midi
 from .render import plot_pianoroll
 
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "music_rnn_demo.yaml"
+
 
 def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
-             workers: int | None = None, echo: Callable[[str], None] = print) -> dict:
-    """Build the corpus, prepare a token store, print its statistics, draw a piece.
+             workers: int | None = None, train_seconds: float = 60.0,
+             echo: Callable[[str], None] = print) -> dict:
+    """Build the corpus, prepare a token store, print its statistics, draw a piece,
+    train a small Music RNN for ``train_seconds`` and continue the piece with it.
 
     Returns the paths written and the store statistics.
     """
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    echo(f"[1/3] preparing a token store from the built-in corpus {corpus!r}")
+    echo(f"[1/4] preparing a token store from the built-in corpus {corpus!r}")
     res = prepare_store(corpus, out / "store", workers=workers)
     store = TokenStore(res.store)
     stats = store_statistics(store)
@@ -29,12 +33,34 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
          f"{stats['notes']:,} notes, {stats['tokens']:,} tokens, "
          f"{stats['tokens_per_note']:.2f} tokens/note, {stats['tokens_per_second']:.1f} tokens/s, "
          f"vocabulary used {stats['vocab_used']}/{stats['vocab_size']}")
-    echo("[2/3] decoding one stored piece back to MIDI")
+    echo("[2/4] decoding one stored piece back to MIDI")
     tok = store.tokenizer()
     i = int(store.indices("test")[0]) if len(store.indices("test")) else 0
     perf = tok.decode(store.tokens(i), metadata={"source": store.files[i]["key"]})
     midi_path = write_midi(perf, out / "decoded.mid")
-    echo("[3/3] drawing its piano roll")
-    png = plot_pianoroll(perf, out / "pianoroll.png", title=f"{store.files[i]['key']} (decoded from tokens)")
-    echo(f"done in {time.perf_counter() - t0:.1f}s: {midi_path}, {png}, store at {res.store}")
-    return {"store": str(res.store), "midi": str(midi_path), "pianoroll": str(png), "stats": stats}
+    plot_pianoroll(perf, out / "pianoroll.png", title=f"{store.files[i]['key']} (decoded from tokens)")
+    echo(f"      {midi_path}, {out / 'pianoroll.png'}")
+    result = {"store": str(res.store), "midi": str(midi_path), "pianoroll": str(out / "pianoroll.png"),
+              "stats": stats}
+    if train_seconds > 0:
+        from .generation.realtime import generate_from_prompt
+        from .models import from_checkpoint
+        from .training.run import train_from_config
+
+        if not DEMO_CONFIG.exists():
+            raise FileNotFoundError(f"{DEMO_CONFIG}: the demo preset ships with the repository checkout")
+        echo(f"[3/4] training the Music RNN (option C) for about {train_seconds:g}s")
+        s = train_from_config(DEMO_CONFIG, data=res.store, out=out / "music_rnn",
+                              overrides=[f"train.max_seconds={train_seconds}"])
+        val = s["val"]
+        echo(f"      {s['steps']} steps, {s['params']:,} parameters: val pitch accuracy "
+             f"{val['val/pitch_accuracy']:.3f}, val bits/note {val['val/bits_per_note']:.2f}")
+        echo("[4/4] continuing the first 8 s of that piece for 20 s")
+        model, _ = from_checkpoint(s["checkpoint"])
+        gen = generate_from_prompt(model, perf.slice(0, 8.0), 20.0, out / "generated.mid", seed=0)
+        plot_pianoroll(gen["performance"], out / "generated.png", title="prompt (8 s) + Music RNN continuation (20 s)")
+        echo(f"      {out / 'generated.mid'}, {out / 'generated.png'} "
+             f"({gen['notes']} notes, realtime factor {gen['realtime_factor']:.0f}x)")
+        result.update(generated=str(out / "generated.mid"), train=s)
+    echo(f"done in {time.perf_counter() - t0:.1f}s")
+    return result

@@ -255,7 +255,7 @@ def cmd_generate(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
-    run_demo(args.out, corpus=args.corpus, workers=args.workers)
+    run_demo(args.out, corpus=args.corpus, workers=args.workers, train_seconds=args.train_seconds)
     return 0
 
 
@@ -379,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/demo")
     p.add_argument("--corpus", default="chorales")
     p.add_argument("--workers", type=int)
+    p.add_argument("--train-seconds", type=float, default=60.0, help="Music RNN training time (0 skips it)")
     p.set_defaults(func=cmd_demo)
     return ap
 
