@@ -29,6 +29,18 @@ def percepiano_midi() -> Path:
     return need(PERCEPIANO / "midi")
 
 
+def write_subset_index(index: Path, rows: list[dict], out: Path) -> Path:
+    """A CSV index of some rows of ``index``, with absolute paths."""
+    import csv
+
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "path": str(index.parent / r["path"])})
+    return out
+
+
 def random_performance(rng: np.random.Generator, n: int = 200, *, pedal: bool = True,
                        span: float = 30.0) -> Performance:
     """A messy but valid performance: chords, long gaps, overlaps, pedal."""

@@ -138,13 +138,10 @@ def test_torch_face_on_real_windows(pijama_index, tmp_path):
     from tatumflow.data import TokenStore, prepare_store
     import csv
 
+    from conftest import write_subset_index
+
     rows = list(csv.DictReader(open(pijama_index, encoding="utf-8")))[::120]
-    idx = tmp_path / "i.csv"
-    with open(idx, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "path": str(pijama_index.parent / r["path"])})
+    idx = write_subset_index(pijama_index, rows, tmp_path / "i.csv")
     prepare_store(idx, tmp_path / "s", workers=1, progress=False)
     store = TokenStore(tmp_path / "s")
     windows = [np.asarray(store.tokens(i))[500:1524].astype(np.int64) for i in range(len(store))]

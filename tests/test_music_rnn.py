@@ -125,3 +125,48 @@ def test_train_and_generate_from_the_cli(store, tmp_path):
     assert (tmp_path / "run" / "tb").exists() is False
     assert main(["train", "--config", str(REPO / "configs" / "music_rnn_c.yaml"), "--data", str(store),
                  "model.option=Z"]) == 2
+
+
+def test_lora_finetune_from_a_config(store, tmp_path):
+    import yaml
+
+    from tatumflow.models import MusicRNN
+    from tatumflow.training.lora import apply_lora, load_adapter
+    from tatumflow.training.run import train_from_config
+
+    base = train_from_config(REPO / "configs" / "music_rnn_c.yaml", data=store, out=tmp_path / "base", progress=False,
+                             overrides=["train.max_steps=10", "train.batch_size=8", "train.tensorboard=false"])
+    spec = yaml.safe_load((REPO / "configs" / "music_rnn_tatum_lora.yaml").read_text())
+    spec["finetune"]["base"] = base["checkpoint"]
+    spec["train"].update(max_steps=10, batch_size=8, eval_every=5, tensorboard=False)
+    (tmp_path / "ft.yaml").write_text(yaml.safe_dump(spec))
+    ft = train_from_config(tmp_path / "ft.yaml", data=store, out=tmp_path / "ft", progress=False)
+    assert Path(ft["adapter"]).exists()
+    # the adapter on a fresh copy of the base reproduces the fine-tuned model
+    base_model, _ = from_checkpoint(base["checkpoint"])
+    tuned, _ = from_checkpoint(ft["checkpoint"], ema=False)
+    apply_lora(base_model, r=8, alpha=16, targets=["dense.0", "pitch", "step", "duration"])
+    load_adapter(base_model, tmp_path / "ft" / "adapter")
+    x = torch.rand(1, 10, 3) * torch.tensor([100.0, 0.3, 0.5])
+    with torch.no_grad():
+        torch.testing.assert_close(base_model.eval()(x)[0][0], tuned(x)[0][0])
+        assert not torch.allclose(base_model(x)[0][0], from_checkpoint(base["checkpoint"])[0](x)[0][0])
+    spec["model"]["option"] = "A"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(Exception, match="not this run's model"):
+        train_from_config(tmp_path / "bad.yaml", data=store, out=tmp_path / "bad", progress=False)
+
+
+def test_prepare_where_keeps_a_subset(tmp_path):
+    from tatumflow.data import TokenStore
+
+    d = tmp_path / "d"
+    rows = ["path,pianist,split"]
+    for i in range(6):
+        write_midi(random_performance(np.random.default_rng(i), 50), d / f"{i}.mid")
+        rows.append(f"{i}.mid,{'Tatum' if i % 2 else 'Other'},train")
+    (d / "index.csv").write_text("\n".join(rows) + "\n")
+    prepare_store(d / "index.csv", tmp_path / "s", where={"pianist": "Tatum"}, workers=1, progress=False)
+    st = TokenStore(tmp_path / "s")
+    assert len(st) == 3 and {f["meta"]["pianist"] for f in st.files} == {"Tatum"}
+    assert "where pianist=Tatum" in st.manifest["source"]

@@ -59,13 +59,10 @@ def test_percepiano_normalisation_is_idempotent(percepiano_midi):
 
 def test_prepare_real_subset(pijama_index, tmp_path):
     # A CSV with 40 real rows, paths made relative to a CSV in tmp_path.
+    from conftest import write_subset_index
+
     rows = list(csv.DictReader(open(pijama_index, encoding="utf-8")))[:40]
-    out = tmp_path / "index.csv"
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "path": str(pijama_index.parent / r["path"])})
+    out = write_subset_index(pijama_index, rows, tmp_path / "index.csv")
     res = prepare_store(out, tmp_path / "store", workers=2, progress=False)
     assert res.files == 40 and res.failed == 0
     store = TokenStore(tmp_path / "store")

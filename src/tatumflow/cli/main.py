@@ -70,7 +70,7 @@ def cmd_prepare(args) -> int:
     from ..data import prepare_store
 
     res = prepare_store(args.src, args.out, tokenizer_config=_tokenizer_config(args),
-                        workers=args.workers, files_per_shard=args.files_per_shard)
+                        workers=args.workers, files_per_shard=args.files_per_shard, where=_where(args.where))
     print(f"{res.store}: {res.files} files stored, {res.failed} failed "
           f"({res.shards_built} shards built, {res.shards_reused} reused) in {res.seconds:.2f}s")
     return 0
@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="store folder")
     p.add_argument("--workers", type=int, help="processes (default: all cores)")
     p.add_argument("--files-per-shard", type=int, default=64)
+    p.add_argument("--where", action="append", metavar="KEY=VALUE",
+                   help="keep only rows whose split or CSV column matches (repeatable)")
     tok_opts(p)
     p.set_defaults(func=cmd_prepare)
 

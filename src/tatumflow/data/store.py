@@ -106,11 +106,18 @@ def prepare_store(src: "str | os.PathLike", out: "str | os.PathLike", *,
                   tokenizer_config: Optional[TokenizerConfig] = None,
                   validation: ValidationConfig = ValidationConfig(),
                   workers: Optional[int] = None, files_per_shard: int = FILES_PER_SHARD,
-                  progress: bool = True) -> PrepareResult:
-    """Validate and tokenize every file of ``src`` into a token store at ``out``."""
+                  where: Optional[dict] = None, progress: bool = True) -> PrepareResult:
+    """Validate and tokenize every file of ``src`` into a token store at ``out``.
+
+    ``where`` keeps only files whose split or CSV columns match (e.g. one pianist)."""
     t0 = time.perf_counter()
     tok_cfg = tokenizer_config or TokenizerConfig()
     source_desc, files = resolve_source(src, progress=progress)
+    if where:
+        files = [f for f in files if all((f.split if k == "split" else f.meta.get(k)) == v for k, v in where.items())]
+        if not files:
+            raise StoreError(f"{src}: no file matches {where}")
+        source_desc += " where " + ", ".join(f"{k}={v}" for k, v in where.items())
     out = Path(out)
     shard_dir = out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,11 @@ def from_checkpoint(path, *, ema: bool = True):
         raise CheckpointError(f"{path}: unknown model family {family!r} (known: {sorted(REGISTRY)})")
     cfg_cls, model_cls = REGISTRY[family]
     model = model_cls(cfg_cls(**ck["state"]["model_config"]))
+    lora = ((ck["state"].get("run_info") or {}).get("finetune") or {}).get("lora")
+    if lora:  # a LoRA fine-tune: rebuild the adapters before loading
+        from ..training.lora import apply_lora
+
+        apply_lora(model, r=int(lora.get("r", 8)), alpha=float(lora.get("alpha", 16.0)), targets=lora.get("targets"))
     model.load_state_dict(ck["model"])
     if ema and ck["ema"] is not None:
         model.load_state_dict(ck["ema"], strict=False)

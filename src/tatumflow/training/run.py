@@ -50,6 +50,31 @@ def build(cfg: dict, store: "str | os.PathLike"):
     return model, train, val
 
 
+def _prepare_finetune(model, spec: Optional[dict]) -> bool:
+    """Start from a base checkpoint; with ``lora`` freeze it and train adapters only.
+
+    ``finetune: {base: runs/x/best, lora: {r: 8, alpha: 16, targets: [pitch, dense.0]}}``
+    """
+    if not spec:
+        return False
+    from .checkpoint import load_checkpoint
+    from .lora import apply_lora
+
+    if "base" not in spec:
+        raise ConfigError("finetune needs 'base': the checkpoint to start from")
+    ck = load_checkpoint(spec["base"])
+    if ck["state"].get("family") != model.family or ck["state"].get("model_config") != model.config.to_dict():
+        raise ConfigError(f"finetune base {spec['base']} is a {ck['state'].get('family')} with config "
+                          f"{ck['state'].get('model_config')}, not this run's model {model.config.to_dict()}")
+    model.load_state_dict(ck["ema"] if ck["ema"] is not None else ck["model"], strict=False)
+    if spec.get("lora"):
+        lo = dict(spec["lora"])
+        apply_lora(model, r=int(lo.get("r", 8)), alpha=float(lo.get("alpha", 16.0)),
+                   dropout=float(lo.get("dropout", 0.0)), targets=lo.get("targets"))
+        return True
+    return False
+
+
 def train_from_config(config: "str | os.PathLike", *, data: Optional["str | os.PathLike"] = None,
                       out: Optional["str | os.PathLike"] = None, overrides: Optional[list[str]] = None,
                       resume: bool = False, progress: bool = True) -> dict:
@@ -60,10 +85,17 @@ def train_from_config(config: "str | os.PathLike", *, data: Optional["str | os.P
     tcfg = TrainConfig.from_dict(cfg["train"])
     model, train, val = build(cfg, store)
     out = Path(out or cfg.get("out") or f"runs/{Path(config).stem}")
+    lora = _prepare_finetune(model, cfg.get("finetune"))
     trainer = Trainer(model, tcfg, train, val, out_dir=out, progress=progress,
                       run_info={"config": str(config), "store": str(store), "overrides": overrides or [],
-                                "tokenizer_config": getattr(train, "tokenizer_config", None)})
+                                "tokenizer_config": getattr(train, "tokenizer_config", None),
+                                "finetune": cfg.get("finetune")})
     summary = trainer.fit(resume=resume)
+    if lora:
+        from .lora import save_adapter
+
+        summary["adapter"] = str(save_adapter(model, out / "adapter", info={"base": cfg["finetune"]["base"],
+                                                                            "store": str(store)}))
     summary["out"] = str(out)
     summary["params"] = sum(p.numel() for p in model.parameters())
     if val is not None:
