@@ -170,3 +170,31 @@ def test_prepare_where_keeps_a_subset(tmp_path):
     st = TokenStore(tmp_path / "s")
     assert len(st) == 3 and {f["meta"]["pianist"] for f in st.files} == {"Tatum"}
     assert "where pianist=Tatum" in st.manifest["source"]
+
+
+def test_live_port_sink_plays_in_time(monkeypatch):
+    mido = pytest.importorskip("mido")
+    import time as _time
+
+    from tatumflow.generation.realtime import MidiPortSink
+
+    sent = []
+
+    class Port:
+        def send(self, msg):
+            sent.append((_time.perf_counter(), msg.type, msg.note))
+
+        def close(self):
+            sent.append((_time.perf_counter(), "closed", -1))
+
+    monkeypatch.setattr(mido, "open_output", lambda *a, **k: Port())
+    sink = MidiPortSink()
+    for note in [(1.0, 1.1, 60), (1.2, 1.25, 64), (1.2, 1.3, 67)]:
+        sink(note)
+    sink.close()
+    kinds = [(k, n) for _, k, n in sent]
+    assert kinds[:2] == [("note_on", 60), ("note_off", 60)]
+    assert kinds[-1] == ("closed", -1) and kinds.count(("note_off", 67)) == 1
+    t0 = sent[0][0]
+    on64 = next(t for t, k, n in sent if (k, n) == ("note_on", 64))
+    assert 0.18 < on64 - t0 < 0.35  # played 0.2 s after the first note, in real time

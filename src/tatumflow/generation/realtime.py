@@ -124,10 +124,13 @@ class MidiPortSink:
                 self.port = mido.open_output("TatumFlow", virtual=True)
             else:
                 self.port = mido.open_output(port_name)
-        except Exception as exc:
-            names = ", ".join(mido.get_output_names()) if hasattr(mido, "get_output_names") else "?"
-            raise TatumFlowError(f"cannot open MIDI output {port_name or 'virtual TatumFlow'}: {exc} "
-                                 f"(available: {names or 'none'})") from None
+        except Exception as exc:  # no MIDI system (e.g. no ALSA sequencer), unknown port, ...
+            try:
+                names = ", ".join(mido.get_output_names()) or "none"
+            except Exception:
+                names = "none: the MIDI system is unavailable"
+            raise TatumFlowError(f"cannot open MIDI output {port_name or '(virtual port TatumFlow)'}: "
+                                 f"{str(exc).strip()} (available outputs: {names})") from None
         self.velocity = velocity
         self.t0 = time.perf_counter()
         self.offs: list[tuple[float, int]] = []
