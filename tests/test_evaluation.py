@@ -85,12 +85,23 @@ def test_evaluate_on_a_token_store_reports_grammar(tmp_path):
         write_midi(random_performance(np.random.default_rng(i), 200), tmp_path / "m" / f"{i}.mid")
     prepare_store(tmp_path / "m", tmp_path / "s", workers=1, progress=False)
     rep = evaluate(tmp_path / "s", tmp_path / "m", tmp_path / "r", plots=False, progress=False)
-    g = rep["set_vs_set"]["grammar_errors_per_1k"] if "grammar_errors_per_1k" in rep["set_vs_set"] else None
-    assert g is None  # only GEN has token ids; nothing to compare
     assert rep["gen"]["pieces"] == 4
+    assert rep["gen"]["grammar_errors_per_1k"] == 0.0  # the encoder writes only valid sequences
+    assert "grammar_errors_per_1k" not in rep["ref"]   # MIDI input has no ids to judge
+    assert "grammar errors per 1,000 tokens" in (tmp_path / "r" / "report.md").read_text()
+    # ids a model might emit: broken grammar is counted
+    from tatumflow.evaluation.report import load_set
+
+    s = load_set(tmp_path / "s", name="x", progress=False)
+    from tatumflow.evaluation import grammar_errors_per_1k
+    from tatumflow.data import TokenStore
+
+    tok = TokenStore(tmp_path / "s").tokenizer()
+    assert grammar_errors_per_1k(np.random.default_rng(0).integers(0, tok.vocab_size, 500), tok) > 100
+    assert len(s.grammar_errors_per_1k) == 4
 
 
-def test_shuffled_pitches_are_caught():
+def test_shuffled_pitches_are_caught(tmp_path):
     from tatumflow.evaluation.report import evaluate
 
     rng = np.random.default_rng(0)
@@ -101,7 +112,7 @@ def test_shuffled_pitches_are_caught():
         n = p.notes.copy()
         n["pitch"] = 60 + np.cumsum(rng.choice([-2, -1, 1, 2], len(n))) % 24
         melodic.append(p.replace(notes=n))
-    rep = evaluate([shuffle_pitches(p, rng) for p in melodic], melodic, "/tmp/tf_shuffle_test", plots=False, progress=False)
+    rep = evaluate([shuffle_pitches(p, rng) for p in melodic], melodic, tmp_path, plots=False, progress=False)
     assert rep["set_vs_set"]["melody.stepwise_ratio"]["oa_intra_ref_vs_inter"] < 0.3
 
 

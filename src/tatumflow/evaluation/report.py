@@ -220,10 +220,8 @@ def evaluate(gen: Union[str, os.PathLike, Sequence[Performance]], ref: Union[str
                  "gen_pieces": sg.tolist(), "ref_pieces": sr.tolist()}
     report = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "gen": {"name": g.name, "source": g.source, "where": dict(gen_where or {}), "pieces": len(g.perfs),
-                "keys": g.keys, "failures": g.failures, "voicings_pooled": pooled_voicings(g.perfs)},
-        "ref": {"name": r.name, "source": r.source, "where": dict(ref_where or {}), "pieces": len(r.perfs),
-                "keys": r.keys, "failures": r.failures, "voicings_pooled": pooled_voicings(r.perfs)},
+        "gen": _set_summary(g, gen_where),
+        "ref": _set_summary(r, ref_where),
         "set_vs_set": comparison,
         "pairwise_pooled": pairwise,
         "style": style,
@@ -234,6 +232,14 @@ def evaluate(gen: Union[str, os.PathLike, Sequence[Performance]], ref: Union[str
     _write_markdown(report, figs, out / "report.md")
     report["seconds"] = time.perf_counter() - t0
     return report
+
+
+def _set_summary(s: PieceSet, where) -> dict:
+    out = {"name": s.name, "source": s.source, "where": dict(where or {}), "pieces": len(s.perfs),
+           "keys": s.keys, "failures": s.failures, "voicings_pooled": pooled_voicings(s.perfs)}
+    if s.grammar_errors_per_1k:  # token input: validity of the ids themselves
+        out["grammar_errors_per_1k"] = float(np.mean(s.grammar_errors_per_1k))
+    return out
 
 
 def _jsonable(x):
@@ -266,6 +272,9 @@ def _write_markdown(rep: dict, figs: list[tuple[str, str]], path: Path) -> None:
         f"| groove similarity (within-beat onset positions) | {_fmt(rep['pairwise_pooled']['groove_similarity'])} | 1 = same |",
         f"| distinct voicings pooled ({g['name']} / {r['name']}) | {g['voicings_pooled']} / {r['voicings_pooled']} | |",
     ]
+    for side in (g, r):
+        if "grammar_errors_per_1k" in side:
+            lines.append(f"| grammar errors per 1,000 tokens ({side['name']}) | {side['grammar_errors_per_1k']:.2f} | 0 = valid |")
     if rep["style"]:
         st = rep["style"]
         lines.append(f"| style score P({st['target']}) ({g['name']} / {r['name']}) | "
