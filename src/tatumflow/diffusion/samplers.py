@@ -1,0 +1,126 @@
+"""DDPM and DDIM samplers and classifier-free guidance: plain objects.
+
+Contract (shared by both samplers): ``set_timesteps(n)`` chooses ``n <= T``
+steps; ``timesteps`` lists them from noisiest to cleanest; ``step(model_out,
+t, x, generator=...)`` returns the sample at the next (less noisy) timestep.
+The denoiser never knows which sampler drives it.
+
+Guidance (Ho & Salimans 2022) mixes the *predictions* at every step:
+``eps = eps_uncond + w * (eps_cond - eps_uncond)`` — never finished samples.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from .schedule import NoiseSchedule, Prediction
+
+
+class _Sampler:
+    def __init__(self, schedule: NoiseSchedule, prediction: Prediction = "eps", clip_x0: Optional[float] = None):
+        self.schedule = schedule
+        self.prediction = prediction
+        self.clip_x0 = clip_x0
+        self.set_timesteps(schedule.num_steps)
+
+    def set_timesteps(self, n: int) -> None:
+        T = self.schedule.num_steps
+        if not 1 <= n <= T:
+            raise ValueError(f"number of sampling steps must be in 1..{T}, got {n}")
+        # Evenly spaced, always ending at t = 0 (the cleanest step).
+        ts = torch.linspace(0, T - 1, n).round().long().unique()
+        self.timesteps = ts.flip(0)
+
+    def _prev(self, t: int) -> int:
+        ts = self.timesteps.tolist()
+        i = ts.index(t)
+        return ts[i + 1] if i + 1 < len(ts) else -1
+
+    def _eps_x0(self, model_out, t: int, x):
+        tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        eps, x0 = self.schedule.to_eps_x0(model_out, x, tt, self.prediction)
+        if self.clip_x0 is not None:
+            x0 = x0.clamp(-self.clip_x0, self.clip_x0)
+        return eps, x0
+
+    def _abar(self, t: int, like) -> torch.Tensor:
+        if t < 0:
+            return torch.ones((), dtype=like.dtype, device=like.device)
+        return self.schedule.alpha_bar[t].to(like.dtype).to(like.device)
+
+
+class DDPMSampler(_Sampler):
+    """Ancestral sampling from the posterior q(x_prev | x_t, x0) (Ho et al. 2020,
+    eqs. 6-7), generalised to strided timesteps: with ``a = abar_t``,
+    ``a' = abar_prev`` and ``b = 1 - a / a'``, the mean is
+    ``sqrt(a') b / (1 - a) x0 + sqrt(a / a') (1 - a') / (1 - a) x_t`` and the
+    variance ``(1 - a') / (1 - a) b``."""
+
+    def step(self, model_out: torch.Tensor, t: int, x: torch.Tensor,
+             generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        _, x0 = self._eps_x0(model_out, t, x)
+        prev = self._prev(t)
+        a, ap = self._abar(t, x), self._abar(prev, x)
+        b = 1 - a / ap
+        mean = ap.sqrt() * b / (1 - a) * x0 + (a / ap).sqrt() * (1 - ap) / (1 - a) * x
+        if prev < 0:
+            return mean
+        var = (1 - ap) / (1 - a) * b
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        return mean + var.sqrt() * noise
+
+
+class DDIMSampler(_Sampler):
+    """Song et al. (2021), eq. 12: ``x_prev = sqrt(a') x0 + sqrt(1 - a' - s^2) eps
+    + s z`` with ``s = eta * sqrt((1 - a') / (1 - a)) * sqrt(1 - a / a')``.
+    ``eta = 0`` is deterministic; ``eta = 1`` matches DDPM's variance."""
+
+    def __init__(self, schedule: NoiseSchedule, prediction: Prediction = "eps", eta: float = 0.0,
+                 clip_x0: Optional[float] = None):
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {eta}")
+        self.eta = eta
+        super().__init__(schedule, prediction, clip_x0)
+
+    def step(self, model_out: torch.Tensor, t: int, x: torch.Tensor,
+             generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        eps, x0 = self._eps_x0(model_out, t, x)
+        prev = self._prev(t)
+        a, ap = self._abar(t, x), self._abar(prev, x)
+        sigma = self.eta * ((1 - ap) / (1 - a)).sqrt() * (1 - a / ap).sqrt()
+        out = ap.sqrt() * x0 + (1 - ap - sigma**2).clamp(min=0).sqrt() * eps
+        if prev >= 0 and self.eta > 0:
+            out = out + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        return out
+
+
+def guided(denoiser: Callable, guidance: float) -> Callable:
+    """Wrap ``denoiser(x, t, cond)`` (``cond=None`` is the unconditional branch)
+    for classifier-free guidance: both predictions at every step, mixed."""
+
+    def predict(x: torch.Tensor, t: torch.Tensor, cond) -> torch.Tensor:
+        if cond is None or guidance == 1.0:
+            return denoiser(x, t, cond)
+        cond_out, uncond_out = denoiser(x, t, cond), denoiser(x, t, None)
+        return uncond_out + guidance * (cond_out - uncond_out)
+
+    return predict
+
+
+@torch.no_grad()
+def sample(denoiser: Callable, sampler: _Sampler, shape: tuple[int, ...], *, cond: Optional[torch.Tensor] = None,
+           guidance: float = 1.0, generator: Optional[torch.Generator] = None, x_T: Optional[torch.Tensor] = None,
+           start_step: Optional[int] = None, device: "torch.device | str" = "cpu") -> torch.Tensor:
+    """Run ``sampler`` from noise (or from ``x_T`` at ``start_step``, for
+    partial denoising such as style transfer), calling the denoiser at every step.
+    ``denoiser(x, t, cond)`` gets ``cond=None`` for the unconditional branch."""
+    x = x_T if x_T is not None else torch.randn(shape, generator=generator).to(device)
+    predict = guided(denoiser, guidance)
+    for t in sampler.timesteps.tolist():
+        if start_step is not None and t > start_step:
+            continue
+        tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+        x = sampler.step(predict(x, tt, cond), t, x, generator=generator)
+    return x
