@@ -48,9 +48,9 @@ def note_density(perf: Performance) -> float:
     return len(perf) / perf.end if perf.end > 0 else 0.0
 
 
-def mean_ioi(perf: Performance) -> float:
+def mean_ioi(perf: Performance, *, _cl=None) -> float:
     """Mean time between successive onset clusters (chords count once)."""
-    cl = core.clusters(noteset_from_performances([perf]))
+    cl = _cl if _cl is not None else core.clusters(noteset_from_performances([perf]))
     on = cl["onset"]
     return float(np.diff(on).mean()) if len(on) > 1 else 0.0
 
@@ -97,36 +97,40 @@ def pitch_range(perf: Performance) -> int:
     return int(perf.pitches.max() - perf.pitches.min()) if len(perf) else 0
 
 
-def groove_pattern(perf: Performance, *, bins: int = GROOVE_BINS) -> np.ndarray:
-    """Histogram of onset-cluster positions within the estimated beat."""
+def _grid(perf: Performance):
+    """Onset clusters and the estimated beat (period s, phase s), computed once."""
     ns = noteset_from_performances([perf])
     cl = core.clusters(ns)
     if cl["n"] < 2:
-        return np.zeros(bins)
-    period, phase = _beat_and_phase(ns, cl)
-    pos = ((cl["onset"] - phase) / period) % 1.0
-    h = np.bincount(np.minimum((pos * bins).astype(np.int64), bins - 1), minlength=bins).astype(float)
-    return h / h.sum()
-
-
-def _beat_and_phase(ns, cl) -> tuple[float, float]:
+        return cl, None
     frame = np.floor(cl["onset"] / core.FRAME + 0.5).astype(np.int64)
     r = core.rhythm(ns, cl)[0]
     bpm = r[core.RHYTHM_NAMES.index("tempo_bpm")]
     period = int(round(6000.0 / bpm)) if bpm > 0 else 50
     acc = np.bincount(frame % period, weights=cl["vel"], minlength=period)
-    return period * core.FRAME, int(np.argmax(acc)) * core.FRAME
+    return cl, (period * core.FRAME, int(np.argmax(acc)) * core.FRAME)
 
 
-def groove_consistency(perf: Performance, *, bins: int = GROOVE_BINS, beats_per_bar: int = 4) -> float:
+def groove_pattern(perf: Performance, *, bins: int = GROOVE_BINS, _precomputed=None) -> np.ndarray:
+    """Histogram of onset-cluster positions within the estimated beat."""
+    cl, beat = _precomputed or _grid(perf)
+    if beat is None:
+        return np.zeros(bins)
+    period, phase = beat
+    pos = ((cl["onset"] - phase) / period) % 1.0
+    h = np.bincount(np.minimum((pos * bins).astype(np.int64), bins - 1), minlength=bins).astype(float)
+    return h / h.sum()
+
+
+def groove_consistency(perf: Performance, *, bins: int = GROOVE_BINS, beats_per_bar: int = 4,
+                       _precomputed=None) -> float:
     """1 - mean Hamming distance between the onset patterns of successive bars
     (bars of ``beats_per_bar`` estimated beats, ``bins`` slots per beat), as in
     MusPy's groove consistency but on the estimated beat grid."""
-    ns = noteset_from_performances([perf])
-    cl = core.clusters(ns)
-    if cl["n"] < 2:
+    cl, beat = _precomputed or _grid(perf)
+    if beat is None:
         return float("nan")
-    period, phase = _beat_and_phase(ns, cl)
+    period, phase = beat
     slot = np.floor((cl["onset"] - phase) / period * bins).astype(np.int64)
     slot -= slot.min()
     per_bar = bins * beats_per_bar
@@ -171,18 +175,19 @@ def grammar_errors_per_1k(ids: np.ndarray, tokenizer) -> float:
 
 def piece_metrics(perf: Performance, *, ids: Optional[np.ndarray] = None, tokenizer=None) -> dict:
     """Every per-piece metric of one performance (token validity when ids are given)."""
+    grid = _grid(perf)  # onset clusters and beat, shared by the timing metrics
     out = {
         "pitch_class_histogram": pitch_class_histogram(perf),
         "pitch_class_transition": pitch_class_transition(perf),
         "note_density": note_density(perf),
-        "mean_ioi": mean_ioi(perf),
+        "mean_ioi": mean_ioi(perf, _cl=grid[0]),
         "unique_pitches": unique_pitches(perf),
         "pitch_class_entropy": pitch_class_entropy(perf),
         "scale_consistency": scale_consistency(perf),
         "polyphony": polyphony(perf),
         "pitch_range": pitch_range(perf),
-        "groove_pattern": groove_pattern(perf),
-        "groove_consistency": groove_consistency(perf),
+        "groove_pattern": groove_pattern(perf, _precomputed=grid),
+        "groove_consistency": groove_consistency(perf, _precomputed=grid),
         "self_similarity": self_similarity(perf),
     }
     if ids is not None and tokenizer is not None:
