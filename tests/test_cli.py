@@ -16,7 +16,7 @@ def one_midi(tmp_path):
 def test_validate_json_and_exit_code(tmp_path, one_midi, capsys):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"RIFF....")
-    short = write_midi(random_performance(np.random.default_rng(1), 3, span=0.2), tmp_path / "short.mid")
+    write_midi(random_performance(np.random.default_rng(1), 3, span=0.2), tmp_path / "short.mid")
     rc = main(["validate", str(tmp_path), "--json"])
     rep = json.loads(capsys.readouterr().out)
     assert rc == 1 and rep["files"] == 3 and rep["ok"] == 1

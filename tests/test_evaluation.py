@@ -6,7 +6,7 @@ import pytest
 from conftest import random_performance
 from tatumflow import Performance, read_midi, write_midi
 from tatumflow.evaluation import (
-    compare_sets, groove_consistency, piece_metrics, pitch_class_entropy, pitch_class_kl, polyphony,
+    compare_sets, groove_consistency, pitch_class_entropy, pitch_class_kl, polyphony,
     scale_consistency, self_similarity, transition_cosine, unique_pitches,
 )
 from tatumflow.evaluation.sanity import shuffle_pitches

@@ -9,7 +9,7 @@ from tatumflow import TatumFlowError, read_midi, write_midi
 from tatumflow.data import prepare_store
 from tatumflow.generation.realtime import NoteStreamer, generate_from_prompt
 from tatumflow.models import MusicRNN, MusicRNNConfig, NoteWindowDataset, from_checkpoint
-from tatumflow.models.music_rnn import note_bits, performance_to_notes
+from tatumflow.models.music_rnn import note_bits
 from tatumflow.training.config import load_run_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,6 @@ def test_train_and_generate_from_the_cli(store, tmp_path):
 def test_lora_finetune_from_a_config(store, tmp_path):
     import yaml
 
-    from tatumflow.models import MusicRNN
     from tatumflow.training.lora import apply_lora, load_adapter
     from tatumflow.training.run import train_from_config
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import random_performance
-from tatumflow import PerformanceTokenizer, StoreError, write_midi
+from tatumflow import StoreError, write_midi
 from tatumflow.data import TokenStore, prepare_store, store_statistics
 from tatumflow.data.dataset import TokenWindowDataset
 from tatumflow.tokenizer import Augmentation

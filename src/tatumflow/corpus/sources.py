@@ -7,7 +7,6 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from ..errors import CorpusError
 from ..midi.validate import MIDI_SUFFIXES

@@ -21,7 +21,7 @@ from ..performance import PEDAL_DTYPE, Performance, disjoint_same_pitch, make_no
 from .config import TokenizerConfig
 from .grammar import Grammar
 from .vocab import (
-    DURATION, EOS, NOTE_OFF, NOTE_ON, SHIFT, SOS, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY, Vocabulary,
+    DURATION, NOTE_OFF, NOTE_ON, SHIFT, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY, Vocabulary,
 )
 
 # Order of event kinds within one time step.
