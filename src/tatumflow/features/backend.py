@@ -39,6 +39,56 @@ class NumpyBackend:
         return out
 
     @staticmethod
+    def segment_sums(cols, index, n: int):
+        """(n, len(cols)): the segment sum of each 1-D column, in one pass where possible."""
+        return np.stack([np.bincount(index, weights=c, minlength=n)[:n] for c in cols], axis=1)
+
+    @staticmethod
+    def row_sums(cols, row, n: int):
+        """(n, len(cols)): per-row sums of 1-D columns whose ``row`` index is sorted
+        (each row's entries contiguous). Each row is summed on its own (reduceat)."""
+        v = np.stack([np.asarray(c, dtype=np.float64) for c in cols])
+        out = np.zeros((n, len(cols)))
+        if v.shape[1]:
+            counts = np.bincount(row, minlength=n)[:n]
+            starts = np.minimum(np.cumsum(counts) - counts, v.shape[1] - 1)
+            out = np.add.reduceat(v, starts, axis=1).T
+            out[counts == 0] = 0.0
+        return out
+
+    @staticmethod
+    def xlog2x(p):
+        """p * log2(p), 0 where p == 0 (p >= 0)."""
+        return p * np.log2(np.where(p > 0, p, 1.0))
+
+    @staticmethod
+    def take(a, idx):
+        """``a[idx]`` for a 1-D array and integer indices."""
+        return a[idx]
+
+    @staticmethod
+    def nonzero(mask):
+        """Indices where a 1-D boolean array holds."""
+        return np.flatnonzero(mask)
+
+    @staticmethod
+    def cumsum_rows(x):
+        return np.cumsum(x, axis=1)
+
+    @staticmethod
+    def stable_argsort_small(keys):
+        """Stable argsort of small non-negative integer keys (radix sort as int16)."""
+        if keys.shape[0] and int(keys.max()) < 32768:
+            return np.argsort(keys.astype(np.int16), kind="stable")
+        return np.argsort(keys, kind="stable")
+
+    @staticmethod
+    def compress(mask, *arrays):
+        """The entries of each array where the 1-D ``mask`` holds (one mask, many arrays)."""
+        idx = np.flatnonzero(mask)
+        return tuple(a[idx] for a in arrays)
+
+    @staticmethod
     def segment_count(index, n: int):
         return np.bincount(index, minlength=n)[:n].astype(np.float64)
 

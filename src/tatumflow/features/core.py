@@ -61,7 +61,22 @@ TEMPLATES_UNIT = _TMPL / np.linalg.norm(_TMPL, axis=1, keepdims=True)
 # by quality, in the order a jazz reading prefers, then by root; the same in both backends.
 QUALITY_PRIORITY = ("maj7", "m7", "7", "m7b5", "dim7", "maj", "min", "6", "m6", "sus4", "sus2", "dim", "aug")
 _RANK = np.array([QUALITY_PRIORITY.index(q) for q in QUALITY_NAMES])
-TEMPLATE_TIE_BREAK = (np.repeat(np.arange(12), N_QUAL) + 12 * np.tile(_RANK, 12)) * 1e-9
+_PREFERENCE = np.repeat(np.arange(12), N_QUAL) + 12 * np.tile(_RANK, 12)  # lower is preferred
+
+
+def _distinct_templates():
+    """Of each set of identical templates keep the preferred one: (template ids, unit
+    templates transposed (12, K), tie-break offsets (K,)). The tie-break (1e-9 per
+    step of preference) settles exact ties between different sets the same way in
+    both backends, whatever the rounding of their matrix products."""
+    keep = {}
+    for t in np.argsort(_PREFERENCE, kind="stable"):
+        keep.setdefault(tuple(_TMPL[t]), int(t))
+    ids = np.sort(np.array(list(keep.values())))
+    return ids, np.ascontiguousarray(TEMPLATES_UNIT[ids].T), _PREFERENCE[ids] * 1e-9
+
+
+TEMPLATE_IDS, TEMPLATES_DISTINCT_T, TEMPLATE_TIE_BREAK = _distinct_templates()
 
 
 def _div(xp, a, b):
@@ -70,8 +85,7 @@ def _div(xp, a, b):
 
 def _entropy_bits(xp, hist):
     """Entropy (bits) of each row of a non-negative (B, K) array (normalised here)."""
-    p = _div(xp, hist, hist.sum(-1)[:, None])
-    return -(xp.where(p > 0, p * xp.log2(xp.maximum(p, 1e-300)), 0 * p)).sum(-1)
+    return -xp.xlog2x(_div(xp, hist, hist.sum(-1)[:, None])).sum(-1)
 
 
 def _hist(xp, row, idx, k: int, n_rows: int, weights=None):
@@ -92,10 +106,10 @@ def clusters(ns: NoteSet):
         new[1:] = (ns.row[1:] != ns.row[:-1]) | (ns.onset[1:] - ns.onset[:-1] > CLUSTER_GAP + 1e-9)
     cid = xp.cumsum(xp.to_int(new)) - 1
     c = int(cid[-1]) + 1 if m else 0
-    ones = xp.to_float(ns.pitch * 0 + 1)
+    row, onset = xp.compress(new, ns.row, ns.onset)
     return {
-        "id": cid, "n": c, "row": ns.row[new], "onset": ns.onset[new],
-        "size": xp.segment_sum(ones, cid, c),
+        "id": cid, "n": c, "row": row, "onset": onset,
+        "size": xp.segment_count(cid, c),
         "top": xp.segment_max(ns.pitch, cid, c, -1),
         "vel": xp.segment_max(ns.velocity, cid, c, 0.0),
     }
@@ -131,13 +145,14 @@ def harmony(ns: NoteSet, *, window: float = 1.0):
     n_win = xp.to_int(ns.end / window) + 1  # (B,); to_int truncates, = floor for x >= 0
     first = xp.cumsum(n_win) - n_win
     g = int(n_win.sum())
-    wid = first[ns.row] + xp.to_int(ns.onset / window)
+    wid = xp.take(first, ns.row) + xp.to_int(ns.onset / window)
     wpcp = xp.segment_sum(ns.velocity / 127.0 * xp.minimum(dur, window), wid * 12 + pc, g * 12).reshape(g, 12)
     chorded = (wpcp > 0).sum(-1) >= 3
-    wc = wpcp[chorded]
+    # windows are laid out row after row
+    wc, c_rows = xp.compress(chorded, wpcp, _row_of(xp, n_win, g))
     wc = wc / xp.sqrt((wc**2).sum(-1))[:, None]  # unit rows: scores are cosines
-    c_ids = xp.argmax(wc @ xp.const(TEMPLATES_UNIT).T - xp.const(TEMPLATE_TIE_BREAK)[None, :], 1)
-    c_rows = _row_of(xp, n_win, g)[chorded]  # windows are laid out row after row
+    best_t = xp.argmax(wc @ xp.const(TEMPLATES_DISTINCT_T) - xp.const(TEMPLATE_TIE_BREAK)[None, :], 1)
+    c_ids = xp.take(xp.const(TEMPLATE_IDS), best_t)
     qh = _hist(xp, c_rows, c_ids % N_QUAL, N_QUAL, B)
     rh = _hist(xp, c_rows, c_ids // N_QUAL, 12, B)
     n_ch = qh.sum(-1)
@@ -171,18 +186,16 @@ def melody(ns: NoteSet, cl=None):
     xp, B = ns.xp, ns.n_rows
     cl = cl or clusters(ns)
     top, crow = cl["top"], cl["row"]
-    same = crow[1:] == crow[:-1]
-    d = (top[1:] - top[:-1])[same]
-    drow = crow[1:][same]
-    ih = _hist(xp, drow, xp.clip(d, -12, 12) + 12, 25, B)
-    n_int = ih.sum(-1)[:, None]
-    contour = _hist(xp, drow, xp.to_int(xp.sign(d)) + 1, 3, B)
-    step = xp.segment_sum(xp.to_float((xp.abs(d) >= 1) & (xp.abs(d) <= 2)), drow, B)
+    d, drow = xp.compress(crow[1:] == crow[:-1], top[1:] - top[:-1], crow[1:])
+    ih = _hist(xp, drow, xp.clip(d, -12, 12) + 12, 25, B)  # clipping keeps the sign: contour and
+    n_int = ih.sum(-1)[:, None]                            # steps are read from the histogram
+    contour = xp.concat_cols([ih[:, :12].sum(-1)[:, None], ih[:, 12:13], ih[:, 13:].sum(-1)[:, None]])
+    step = ih[:, 10] + ih[:, 11] + ih[:, 13] + ih[:, 14]
     hi = xp.segment_max(top, crow, B, -1)
     lo = xp.segment_min(top, crow, B, 10**6)
-    n_cl = xp.segment_sum(xp.to_float(top * 0 + 1), crow, B)
+    n_cl = xp.segment_count(crow, B)
     rng = xp.where(n_cl > 0, xp.to_float(hi - lo), 0.0 * n_cl)
-    mean = _div(xp, xp.segment_sum(xp.to_float(top), crow, B), n_cl)
+    mean = _div(xp, xp.row_sums([top], crow, B)[:, 0], n_cl)
     return xp.concat_cols([_div(xp, ih, n_int), _div(xp, contour, n_int), rng[:, None],
                            _div(xp, step, n_int[:, 0])[:, None], mean[:, None]])
 
@@ -210,20 +223,17 @@ def rhythm(ns: NoteSet, cl=None):
     xp, B = ns.xp, ns.n_rows
     cl = cl or clusters(ns)
     con, crow, cvel = cl["onset"], cl["row"], cl["vel"]
-    same = crow[1:] == crow[:-1]
-    ioi = (con[1:] - con[:-1])[same]
-    irow = crow[1:][same]
-    lg = xp.log2(xp.maximum(ioi, 1e-6)) / math.log2(10)
+    ioi, irow = xp.compress(crow[1:] == crow[:-1], con[1:] - con[:-1], crow[1:])
+    l2 = xp.log2(xp.maximum(ioi, 1e-6))
+    lg = l2 / math.log2(10)
     # truncation differs from floor only in (-1, 0), which the clip maps to bin 0 either way
     b = xp.clip(xp.to_int((lg - IOI_LO) / (IOI_HI - IOI_LO) * IOI_BINS), 0, IOI_BINS - 1)
     ih = _hist(xp, irow, b, IOI_BINS, B)
     n_ioi = ih.sum(-1)
-    l2 = xp.log2(xp.maximum(ioi, 1e-6))
-    m1 = _div(xp, xp.segment_sum(l2, irow, B), n_ioi)
-    m2 = _div(xp, xp.segment_sum(l2 * l2, irow, B), n_ioi)
-    spread = xp.sqrt(xp.maximum(m2 - m1 * m1, 0.0))
-    n_notes = xp.segment_sum(xp.to_float(ns.pitch * 0 + 1), ns.row, B)
-    n_cl = xp.segment_sum(xp.to_float(crow * 0 + 1), crow, B)
+    mom = _div(xp, xp.row_sums([l2, l2 * l2], irow, B), n_ioi[:, None])
+    spread = xp.sqrt(xp.maximum(mom[:, 1] - mom[:, 0] ** 2, 0.0))
+    n_notes = xp.segment_count(ns.row, B)
+    n_cl = xp.segment_count(crow, B)
 
     # Beat: autocorrelation of the onset-strength envelope (cluster loudness at
     # 10 ms frames). Clusters are > 50 ms apart, so each lag's value is a sum over
@@ -234,26 +244,29 @@ def rhythm(ns: NoteSet, cl=None):
     first = xp.searchsorted(gkey, gkey + MIN_LAG, "left")  # pairs (i, j): MIN_LAG <= lag <= MAX_LAG
     n_pair = xp.searchsorted(gkey, gkey + MAX_LAG, "right") - first
     start = first - (xp.cumsum(n_pair) - n_pair)
-    j = xp.repeat(start, n_pair) + xp.arange(int(n_pair.sum()))          # partner of each pair
+    i = xp.repeat(xp.arange(crow.shape[0]), n_pair)                       # first of each pair
+    j = xp.arange(i.shape[0]) + xp.take(start, i)                         # its partner
     n_lags = MAX_LAG - MIN_LAG + 1
-    bin_i = xp.repeat(crow * n_lags - frame - MIN_LAG, n_pair)            # row and -frame of i
-    ac = xp.segment_sum(xp.repeat(cvel, n_pair) * cvel[j], bin_i + frame[j], B * n_lags).reshape(B, n_lags)
-    energy = xp.segment_sum(cvel * cvel, crow, B)
+    bins = xp.take(crow * n_lags - frame - MIN_LAG, i) + xp.take(frame, j)  # row and lag
+    ac = xp.segment_sum(xp.take(cvel, i) * xp.take(cvel, j), bins, B * n_lags).reshape(B, n_lags)
+    vsum = xp.row_sums([cvel, cvel * cvel], crow, B)
+    energy = vsum[:, 1]
     k = xp.argmax(ac * xp.const(TEMPO_PRIOR)[None, :], 1)
     period = k + MIN_LAG                                                   # (B,) frames
     strength = _div(xp, xp.take_along(ac, k), energy)
     # Beat phase: the offset (mod period) that collects the most onset strength.
-    ph_acc = xp.segment_sum(cvel, crow * MAX_LAG + frame % period[crow], B * MAX_LAG).reshape(B, MAX_LAG)
+    cper = xp.take(period, crow)
+    ph_acc = xp.segment_sum(cvel, crow * MAX_LAG + frame % cper, B * MAX_LAG).reshape(B, MAX_LAG)
     phase = xp.argmax(ph_acc, 1)
-    pos = xp.to_float((frame - phase[crow]) % period[crow]) / xp.to_float(period[crow])  # (C,) in [0,1)
-    mean_vel = _div(xp, xp.segment_sum(cvel, crow, B), n_cl)
-    accent = cvel > mean_vel[crow]
+    pos = xp.to_float((frame - xp.take(phase, crow)) % cper) / xp.to_float(cper)  # (C,) in [0,1)
+    mean_vel = _div(xp, vsum[:, 0], n_cl)
+    accent = cvel > xp.take(mean_vel, crow)
     off_beat = xp.minimum(pos, 1.0 - pos) > 0.125
-    sync = _div(xp, xp.segment_sum(xp.to_float(accent & off_beat), crow, B),
-                xp.segment_sum(xp.to_float(accent), crow, B))
     eighth = (pos >= 0.4) & (pos < 0.85)
-    n8 = xp.segment_sum(xp.to_float(eighth), crow, B)
-    u = _div(xp, xp.segment_sum(xp.where(eighth, pos, 0.0 * pos), crow, B), n8)
+    acc_s = xp.row_sums([accent & off_beat, accent, eighth, xp.where(eighth, pos, 0.0 * pos)], crow, B)
+    sync = _div(xp, acc_s[:, 0], acc_s[:, 1])
+    n8 = acc_s[:, 2]
+    u = _div(xp, acc_s[:, 3], n8)
     swing = xp.where(n8 > 0, _div(xp, u, 1.0 - u), 1.0 + 0.0 * n8)
     has = n_cl > 1
     return xp.concat_cols([
@@ -277,17 +290,18 @@ def dynamics(ns: NoteSet):
     v, row = ns.velocity, ns.row
     vh = _hist(xp, row, xp.clip(xp.to_int(v) // 16, 0, 7), 8, B)
     n = vh.sum(-1)
-    mean = _div(xp, xp.segment_sum(v, row, B), n)
-    var = xp.maximum(_div(xp, xp.segment_sum(v * v, row, B), n) - mean * mean, 0.0)
-    std = xp.sqrt(var)
+    # Moments in one pass; times relative to each piece's first onset keep
+    # E[t^2] - E[t]^2 well conditioned.
+    t = (ns.onset - xp.take(xp.segment_min(ns.onset, row, B, 1e30), row)) / 60.0
+    mom = _div(xp, xp.row_sums([v, v * v, t, t * t, t * v], row, B), n[:, None])
+    mean, tm = mom[:, 0], mom[:, 2]
+    std = xp.sqrt(xp.maximum(mom[:, 1] - mean * mean, 0.0))
     hi = xp.segment_max(v, row, B, 0.0)
     lo = xp.segment_min(v, row, B, 1e9)
     rng = xp.where(n > 0, hi - lo, 0.0 * n)
-    acc = _div(xp, xp.segment_sum(xp.to_float(v > (mean + std)[row]), row, B), n)
-    t = ns.onset / 60.0
-    tm = _div(xp, xp.segment_sum(t, row, B), n)
-    cov = _div(xp, xp.segment_sum((t - tm[row]) * (v - mean[row]), row, B), n)
-    vt = _div(xp, xp.segment_sum((t - tm[row]) ** 2, row, B), n)
+    acc = _div(xp, xp.row_sums([v > xp.take(mean + std, row)], row, B)[:, 0], n)
+    cov = mom[:, 4] - tm * mean
+    vt = xp.maximum(mom[:, 3] - tm * tm, 0.0)
     trend = xp.where(vt > 1e-12, _div(xp, cov, vt), 0.0 * n)
     return xp.concat_cols([_div(xp, vh, n[:, None]), mean[:, None], std[:, None], rng[:, None],
                            acc[:, None], trend[:, None]])
@@ -307,15 +321,16 @@ def texture(ns: NoteSet, cl=None):
     size, crow = cl["size"], cl["row"]
     sh = _hist(xp, crow, xp.clip(xp.to_int(size), 1, 8) - 1, 8, B)
     n_cl = sh.sum(-1)
-    poly = _div(xp, xp.segment_sum(ns.offset - ns.onset, ns.row, B), ns.end)
-    ped = _div(xp, xp.segment_sum(ns.ped_up - ns.ped_down, ns.ped_row, B), ns.end)
-    presses = _div(xp, xp.segment_sum(xp.to_float(ns.ped_row * 0 + 1), ns.ped_row, B), ns.end / 60.0)
     p = xp.to_float(ns.pitch)
-    n = xp.segment_sum(p * 0 + 1, ns.row, B)
-    pm = _div(xp, xp.segment_sum(p, ns.row, B), n)
-    ps = xp.sqrt(xp.maximum(_div(xp, xp.segment_sum(p * p, ns.row, B), n) - pm * pm, 0.0))
+    sums = xp.row_sums([ns.offset - ns.onset, p, p * p], ns.row, B)
+    poly = _div(xp, sums[:, 0], ns.end)
+    ped = _div(xp, xp.segment_sum(ns.ped_up - ns.ped_down, ns.ped_row, B), ns.end)
+    presses = _div(xp, xp.segment_count(ns.ped_row, B), ns.end / 60.0)
+    n = xp.segment_count(ns.row, B)
+    pm = _div(xp, sums[:, 1], n)
+    ps = xp.sqrt(xp.maximum(_div(xp, sums[:, 2], n) - pm * pm, 0.0))
     pr = xp.where(n > 0, xp.to_float(xp.segment_max(ns.pitch, ns.row, B, 0) - xp.segment_min(ns.pitch, ns.row, B, 127)), 0.0 * n)
-    return xp.concat_cols([_div(xp, sh, n_cl[:, None]), _div(xp, xp.segment_sum(size, crow, B), n_cl)[:, None],
+    return xp.concat_cols([_div(xp, sh, n_cl[:, None]), _div(xp, xp.row_sums([size], crow, B)[:, 0], n_cl)[:, None],
                            poly[:, None], ped[:, None], presses[:, None], pm[:, None], ps[:, None], pr[:, None]])
 
 

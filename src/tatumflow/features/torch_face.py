@@ -7,6 +7,8 @@ numpy face on the decoded performances.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -14,6 +16,7 @@ from ..tokenizer import PerformanceTokenizer
 from ..tokenizer.vocab import DURATION, EOS, NOTE_OFF, NOTE_ON, SHIFT, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY
 from ..tokenizer.tokenizer import bin_to_velocity
 from . import core
+from .backend import NumpyBackend
 from .notes import NoteSet
 
 
@@ -56,6 +59,35 @@ class TorchBackend:
         return out.index_add_(0, index, values)
 
     @staticmethod
+    def segment_sums(cols, index, n: int):
+        vals = torch.stack([c.to(torch.float64) for c in cols], 1)
+        out = torch.zeros((n, len(cols)), dtype=torch.float64, device=vals.device)
+        return out.index_add_(0, index, vals)
+
+    row_sums = segment_sums  # index_add_ does not need the rows sorted
+
+    @staticmethod
+    def xlog2x(p):
+        return torch.special.xlogy(p, p) * (1.0 / math.log(2.0))
+
+    @staticmethod
+    def take(a, idx):
+        return a.index_select(0, idx)
+
+    @staticmethod
+    def nonzero(mask):
+        return torch.nonzero(mask).squeeze(1)
+
+    @staticmethod
+    def cumsum_rows(x):
+        return torch.cumsum(x, 1)
+
+    @staticmethod
+    def compress(mask, *arrays):
+        idx = torch.nonzero(mask).squeeze(1)
+        return tuple(a.index_select(0, idx) for a in arrays)
+
+    @staticmethod
     def segment_count(index, n: int):
         return torch.bincount(index, minlength=n)[:n].to(torch.float64)
 
@@ -91,7 +123,8 @@ class TorchBackend:
 
     @staticmethod
     def argmax(x, axis: int):
-        return torch.argmax(x, dim=axis)
+        """First index of the maximum (``max`` is faster than ``argmax`` on the CPU)."""
+        return torch.max(x, dim=axis).indices
 
     @staticmethod
     def concat_cols(xs):
@@ -137,11 +170,15 @@ class TorchBackend:
     abs = staticmethod(torch.abs)
 
 
+# Token kinds the decoder tells apart; note and pedal events are the largest codes,
+# so one comparison finds them.
+_OTHER, _VEL, _EOS, _SUS_ON, _SUS_OFF, _NOTE_ON, _NOTE_OFF = range(7)
+
 # Per tokenizer config, lookup tables indexed by ``id + 1`` after clamping ids to
-# -1..V (so slots 0 and V+1 stand for every id outside the vocabulary): token type
-# (-1 outside), value, shift steps, and whether the token is a note event; plus
-# the velocity of each bin. Kept for the life of the process, so that
-# ``TorchBackend.const`` (keyed by array identity) never sees a recycled id.
+# -1..V (so slots 0 and V+1 stand for every id outside the vocabulary): token kind,
+# value, shift steps and whether the token is a DURATION; plus the velocity of each
+# bin. Kept for the life of the process, so that ``TorchBackend.const`` (keyed by
+# array identity) never sees a recycled id.
 _TABLES: dict[str, dict[str, np.ndarray]] = {}
 
 
@@ -155,115 +192,127 @@ def _lookup_tables(tokenizer: PerformanceTokenizer) -> dict[str, np.ndarray]:
 
         types = pad(v.type_of, -1)
         values = pad(v.value_of, 0)
+        kind = np.full(len(types), _OTHER, np.uint8)
+        for t, k in ((VELOCITY, _VEL), (EOS, _EOS), (SUSTAIN_ON, _SUS_ON), (SUSTAIN_OFF, _SUS_OFF),
+                     (NOTE_ON, _NOTE_ON), (NOTE_OFF, _NOTE_OFF)):
+            kind[types == t] = k
         _TABLES[key] = {
-            "type": types, "value": values,
-            "shift": np.where(types == SHIFT, values, 0),
-            "note": (types == NOTE_ON) | (types == NOTE_OFF),
+            "kind": kind, "value": values, "shift": np.where(types == SHIFT, values, 0),
+            "duration": types == DURATION,
             "velocity": bin_to_velocity(np.arange(bins), bins).astype(np.float64),
         }
     return _TABLES[key]
 
 
-def decode_batch(ids: torch.Tensor, tokenizer: PerformanceTokenizer, backend: "TorchBackend | None" = None) -> NoteSet:
-    """Decode ``(B, L)`` ids into a torch NoteSet, exactly as the numpy decoder does."""
+def decode_batch(ids, tokenizer: PerformanceTokenizer, backend=None) -> NoteSet:
+    """Decode ``(B, L)`` ids into a NoteSet, exactly as the tokenizer's decoder does.
+
+    Written against the backend interface: torch tensors with a :class:`TorchBackend`
+    (the default), numpy arrays with :class:`~.backend.NumpyBackend`. Only the shift
+    of every token is looked up; everything else is read for the note and pedal
+    events alone, found with one comparison of the token kinds.
+    """
     c, v = tokenizer.config, tokenizer.vocab
     xp = backend or TorchBackend(ids.device)
-    dev = ids.device
-    ids = ids.long()
     B, L = ids.shape
     tables = {k: xp.const(a) for k, a in _lookup_tables(tokenizer).items()}
-    idx = ids.clamp(-1, v.size) + 1
-    types, values = tables["type"][idx], tables["value"][idx]
+    take, compress, nonzero = xp.take, xp.compress, xp.nonzero
+    idx = xp.to_int(ids.reshape(-1))
+    inside = idx.shape[0] == 0 or (int(idx.min()) >= 0 and int(idx.max()) < v.size)
+    idx = idx + 1 if inside else xp.clip(idx, -1, v.size) + 1
+    kind = take(tables["kind"], idx)
+    shift = take(tables["shift"], idx)
     # Everything from the first EOS on is ignored (a leading SOS is never an EOS).
-    is_eos = types == EOS
-    shift = tables["shift"][idx]
-    note = tables["note"][idx]
+    is_eos = kind == _EOS
     if bool(is_eos.any()):
-        alive = torch.cumsum(is_eos.long(), 1) == 0
-        types = torch.where(alive, types, -1)
-        shift = torch.where(alive, shift, 0)
-        note = note & alive
-    types, values = types.reshape(-1), values.reshape(-1)                       # flat (B*L,)
-    time = torch.cumsum(shift, 1).reshape(-1)
+        alive = (xp.cumsum_rows(xp.to_int(is_eos.reshape(B, L))) == 0).reshape(-1)
+        kind = xp.where(alive, kind, 0 * kind)
+        shift = xp.where(alive, shift, 0 * shift)
+    time = xp.cumsum_rows(shift.reshape(B, L)).reshape(-1)
     end_step = time.reshape(B, L)[:, -1]
-    step = c.time_step
 
-    note_idx = torch.nonzero(note.reshape(-1)).squeeze(1)                       # ON and OFF
-    note_on = types[note_idx] == NOTE_ON
-    on_idx = note_idx[note_on]                                                  # stream order
-    # Fast path: the encoder always writes VELOCITY right before NOTE_ON.
-    prev = (on_idx - 1).clamp(min=0)
-    direct = (types[prev] == VELOCITY) & (on_idx % L != 0)
-    vbin = torch.where(direct, values[prev], c.velocity_bins // 2)
-    # Otherwise search back for the row's last VELOCITY (none before a row's first token).
-    far = torch.nonzero(~direct & (on_idx % L != 0)).squeeze(1)
-    if far.numel():
-        vel_idx = torch.nonzero(types == VELOCITY).squeeze(1)
-        if vel_idx.numel():
-            k = torch.searchsorted(vel_idx, on_idx[far], right=True) - 1
-            kv = vel_idx[k.clamp(min=0)]
-            ok = (k >= 0) & (kv // L == on_idx[far] // L)
-            vbin[far] = torch.where(ok, values[kv], c.velocity_bins // 2)
-
+    note_idx = nonzero(kind >= _NOTE_ON)                                         # ON and OFF
+    note_on = take(kind, note_idx) == _NOTE_ON
+    epitch = take(tables["value"], take(idx, note_idx))
     if c.release == "note_off":
-        ev_idx, eon = note_idx, note_on
-        eb, epitch = ev_idx // L, values[ev_idx]
-        order = xp.stable_argsort_small(eb * 128 + epitch)  # by row, pitch; then stream order
-        sb, sp, st = eb[order], epitch[order], time[ev_idx[order]]
-        same_next = torch.zeros_like(eon)
-        same_next[:-1] = (sb[1:] == sb[:-1]) & (sp[1:] == sp[:-1])
-        closes = end_step[sb]
-        closes[:-1] = torch.where(same_next[:-1], st[1:], closes[:-1])
-        close_of_event = torch.empty_like(closes)
+        # Each NOTE_ON closes at the next ON/OFF of its pitch in its row (or the row's end).
+        key = (note_idx // L) * 128 + epitch
+        order = xp.stable_argsort_small(key)  # by row, pitch; then stream order
+        ks = take(key, order)
+        st = take(time, take(note_idx, order))
+        closes = take(end_step, ks // 128)
+        closes[:-1] = xp.where(ks[1:] == ks[:-1], st[1:], closes[:-1])
+        close_of_event = xp.zeros(closes.shape[0], dtype=np.int64)
         close_of_event[order] = closes
-        off_step = close_of_event[eon]                                          # NOTE_ONs, stream order
-        keep = None
+        on_idx, npitch, off_step = compress(note_on, note_idx, epitch, close_of_event)
     else:
-        is_dur = (types == DURATION).reshape(B, L)
-        lead = torch.cumsum((~is_dur).long(), 1).reshape(-1)                    # group per row
+        on_idx, npitch = compress(note_on, note_idx, epitch)
+    # Velocity: the encoder writes VELOCITY right before NOTE_ON (fast path) ...
+    prev = xp.maximum(on_idx - 1, 0)
+    first_tok = on_idx % L == 0
+    direct = (take(kind, prev) == _VEL) & ~first_tok
+    vbin = xp.where(direct, take(tables["value"], take(idx, prev)), c.velocity_bins // 2)
+    # ... otherwise search back for the row's last VELOCITY (none before a row's first token).
+    far = nonzero(~direct & ~first_tok)
+    if far.shape[0]:
+        vel_idx = nonzero(kind == _VEL)
+        if vel_idx.shape[0]:
+            on_far = take(on_idx, far)
+            k = xp.searchsorted(vel_idx, on_far, "right") - 1
+            kv = take(vel_idx, xp.maximum(k, 0))
+            ok = (k >= 0) & (kv // L == on_far // L)
+            vbin[far] = xp.where(ok, take(tables["value"], take(idx, kv)), c.velocity_bins // 2)
+    on_step = take(time, on_idx)
+    if c.release != "note_off":
+        is_dur = take(tables["duration"], idx).reshape(B, L)
+        lead = xp.cumsum_rows(xp.to_int(~is_dur)).reshape(-1)                  # group per row
         n_groups = L + 1
-        rowi = torch.arange(B, device=dev).repeat_interleave(L)
-        dur_idx = torch.nonzero(is_dur.reshape(-1)).squeeze(1)
-        dsum = torch.zeros(B * n_groups, dtype=torch.long, device=dev).index_add_(
-            0, rowi[dur_idx] * n_groups + lead[dur_idx], values[dur_idx])
-        d = dsum[(on_idx // L) * n_groups + lead[on_idx]]
-        keep = d > 0
-        on_idx, vbin = on_idx[keep], vbin[keep]
-        off_step = time[on_idx] + d[keep]
-    nb, npitch, on_step = on_idx // L, values[on_idx], time[on_idx]
-    off_step = torch.where(off_step <= on_step, on_step + 1, off_step)
-    onset = on_step.double() * step
-    offset = off_step.double() * step
-    velocity = tables["velocity"][vbin]
+        dur_idx = nonzero(is_dur.reshape(-1))
+        dsum = xp.segment_sum(take(tables["value"], take(idx, dur_idx)),
+                              (dur_idx // L) * n_groups + take(lead, dur_idx), B * n_groups)
+        d = xp.to_int(take(dsum, (on_idx // L) * n_groups + take(lead, on_idx)))
+        on_idx, npitch, vbin, on_step, d = compress(d > 0, on_idx, npitch, vbin, on_step, d)
+        off_step = on_step + d
+    nb = on_idx // L
+    off_step = xp.where(off_step <= on_step, on_step + 1, off_step)
+    onset = xp.to_float(on_step) * c.time_step
+    offset = xp.to_float(off_step) * c.time_step
+    velocity = take(tables["velocity"], vbin)
 
     # Pedal: keep state changes only; pair each press with the next release.
-    ped_idx = torch.nonzero((types == SUSTAIN_ON) | (types == SUSTAIN_OFF)).squeeze(1)
+    ped_idx = nonzero((kind >= _SUS_ON) & (kind <= _SUS_OFF))
     pb = ped_idx // L
-    down = types[ped_idx] == SUSTAIN_ON
-    prev = torch.zeros_like(down)
+    down = take(kind, ped_idx) == _SUS_ON
+    prev = xp.zeros(down.shape[0], dtype=bool)
     prev[1:] = down[:-1] & (pb[1:] == pb[:-1])
-    change = down != prev
-    ped_idx, pb, down = ped_idx[change], pb[change], down[change]
-    ptime = time[ped_idx].double() * step
-    last_ped = torch.zeros(B, dtype=torch.float64, device=dev).scatter_reduce_(0, pb, ptime, reduce="amax")
-    max_off = torch.zeros(B, dtype=torch.float64, device=dev).scatter_reduce_(0, nb, offset, reduce="amax")
-    end = torch.maximum(last_ped, max_off)
-    nxt_up = torch.zeros_like(down)
+    ped_idx, pb, down = compress(down != prev, ped_idx, pb, down)
+    ptime = xp.to_float(take(time, ped_idx)) * c.time_step
+    end = xp.maximum(xp.segment_max(ptime, pb, B, 0.0), xp.segment_max(offset, nb, B, 0.0))
+    nxt_up = xp.zeros(down.shape[0], dtype=bool)
     nxt_up[:-1] = (~down[1:]) & (pb[1:] == pb[:-1])
-    up_time = torch.where(nxt_up, torch.roll(ptime, -1), torch.maximum(end[pb], ptime))
-    return NoteSet(xp, B, nb, onset, offset, npitch, velocity, end,
-                   pb[down], ptime[down], up_time[down])
+    up_time = xp.maximum(take(end, pb), ptime)
+    up_time[:-1] = xp.where(nxt_up[:-1], ptime[1:], up_time[:-1])
+    ped_row, ped_down, ped_up = compress(down, pb, ptime, up_time)
+    return NoteSet(xp, B, nb, onset, offset, npitch, velocity, end, ped_row, ped_down, ped_up)
 
 
 class TheoryFeatures:
-    """Callable: ``(B, L)`` token ids -> ``{family: (B, D) float tensor}``.
+    """Callable: ``(B, L)`` token ids -> ``{family: (B, D) float tensor}`` on the ids' device.
 
     >>> feats = TheoryFeatures(tokenizer)(ids)   # feats["harmony"].shape == (B, 54)
+
+    ``kernels`` picks the array library that runs the (shared) formulas: ``"torch"``
+    everywhere, ``"numpy"`` (CPU tensors only: zero-copy views, and numpy's lower
+    per-call cost wins on these many small irregular operations), or ``"auto"``:
+    numpy for CPU tensors, torch on accelerators. All give the same numbers.
     """
 
-    def __init__(self, tokenizer: PerformanceTokenizer, *, window: float = 1.0):
+    def __init__(self, tokenizer: PerformanceTokenizer, *, window: float = 1.0, kernels: str = "auto"):
+        if kernels not in ("auto", "torch", "numpy"):
+            raise ValueError(f"kernels must be 'auto', 'torch' or 'numpy', got {kernels!r}")
         self.tokenizer = tokenizer
         self.window = window
+        self.kernels = kernels
         self.dims = {f: len(n) for f, n in core.FAMILIES.items()}
         self._backends: dict[torch.device, TorchBackend] = {}
 
@@ -271,6 +320,13 @@ class TheoryFeatures:
     def __call__(self, ids: torch.Tensor, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
         if ids.dim() != 2:
             raise ValueError(f"expected token ids of shape (B, L), got {tuple(ids.shape)}")
+        use_numpy = self.kernels == "numpy" or (self.kernels == "auto" and ids.device.type == "cpu")
+        if use_numpy:
+            if ids.device.type != "cpu":
+                raise ValueError("kernels='numpy' needs token ids on the CPU")
+            ns = decode_batch(ids.numpy(), self.tokenizer, NumpyBackend)
+            feats = core.all_families(ns, window=self.window)
+            return {k: torch.from_numpy(a).to(dtype) for k, a in feats.items()}
         xp = self._backends.setdefault(ids.device, TorchBackend(ids.device))
         ns = decode_batch(ids, self.tokenizer, xp)
         return {k: t.to(dtype) for k, t in core.all_families(ns, window=self.window).items()}
