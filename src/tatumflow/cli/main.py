@@ -252,6 +252,72 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_assess(args) -> int:
+    from ..assessment.data import DIMENSIONS
+    from ..assessment.shipped import DEFAULT_MODEL, ForestAssessor, plot_ratings, ratings_table
+    from ..midi import read_midi
+
+    model = ForestAssessor.load(args.model or DEFAULT_MODEL)
+    perfs, names, failed = [], [], []
+    for f in args.files:
+        try:
+            perfs.append(read_midi(f))
+            names.append(str(f))
+        except TatumFlowError as exc:  # report and carry on with the others
+            failed.append({"file": str(f), "error": str(exc)})
+            print(f"tatumflow assess: skipped {exc}", file=sys.stderr)
+    ratings = model.assess(perfs) if perfs else []
+    table = ratings_table(ratings) if perfs else []
+    if args.json:
+        print(json.dumps({"model": model.meta, "scale": "1..7", "dimensions": list(DIMENSIONS),
+                          "results": [{"file": n, "ratings": t} for n, t in zip(names, table)],
+                          "failed": failed}, indent=2))
+    else:
+        for n, t in zip(names, table):
+            print(n)
+            print(_table([(d, f"{v:.2f}") for d, v in t.items()], ("dimension (low-high)", "rating 1..7")))
+    if args.plot and perfs:
+        plot_ratings(ratings, [Path(n).name for n in names], args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
+    return 1 if failed else 0
+
+
+def cmd_assess_cv(args) -> int:
+    from ..assessment.cv import run_cv
+    from ..assessment.data import DIMENSIONS, load_percepiano
+
+    data = load_percepiano(args.data)
+    res = run_cv(args.model, args.protocol, data=data, seed=args.seed, bootstrap=args.bootstrap, progress=True)
+    out = res.as_dict()
+    if args.out:
+        from ..utils import write_json_atomic
+
+        write_json_atomic(args.out, out)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    s, ci = res.scores, res.ci95
+
+    def fmt(k):
+        v = s[k]
+        if v != v:
+            return "n/a"
+        lo, hi = ci.get(k, [float("nan")] * 2)
+        return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo == lo else f"{v:.3f}"
+
+    kind = ci.get("kind", "cluster bootstrap 95%") if ci else "no intervals"
+    print(f"{args.model} under {args.protocol}: mean r {fmt('mean_r')}, R2 {fmt('r2')}, "
+          f"within-excerpt r {fmt('within_excerpt_r')} ({kind}; {res.seconds:.1f}s)")
+    if "fold_ensemble" in s:
+        e = s["fold_ensemble"]
+        print(f"mean of the 4 fold models' predictions: mean r {e['mean_r']:.3f}, R2 {e['r2']:.3f}")
+    pd = s["per_dim"]
+    print(_table([(d, f"{r:.3f}", f"{r2:.3f}", "n/a" if w != w else f"{w:.3f}")
+                  for d, r, r2, w in zip(DIMENSIONS, pd["r"], pd["r2"], pd["within_excerpt_r"])],
+                 ("dimension", "r", "R2", "within-excerpt r")))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
@@ -376,6 +442,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", help="MIDI output port name (default: a virtual port 'TatumFlow')")
     p.add_argument("--pianoroll", help="also write a piano-roll PNG")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("assess", help="predict the 19 perceptual ratings (PercePiano) of MIDI performances",
+                       description="Rate performances on the 19 PercePiano dimensions (1..7) with the "
+                                   "assessor shipped in the package (or --model).")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--plot", type=Path, help="write a bar chart PNG of the ratings")
+    p.add_argument("--model", type=Path, help="an assessor .npz (default: the shipped one)")
+    p.set_defaults(func=cmd_assess)
+
+    p = sub.add_parser("assess-cv", help="train and score an assessor under an evaluation protocol",
+                       description="Reproduce the assessor numbers: train MODEL on each fold of PROTOCOL "
+                                   "over PercePiano and print mean r, R2, within-excerpt r and the "
+                                   "per-dimension table.")
+    p.add_argument("--protocol", required=True, choices=["excerpt", "player", "paper-performer", "paper-piece"])
+    p.add_argument("--model", default="extra-trees")
+    p.add_argument("--data", type=Path, help="the PercePiano folder (default: ../shared/data/percepiano)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=1000, help="cluster-bootstrap resamples (0: none)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", type=Path, help="also write the full result as JSON")
+    p.set_defaults(func=cmd_assess_cv)
 
     p = sub.add_parser("demo", help="the main job on the built-in corpus")
     p.add_argument("--out", default="out/demo")

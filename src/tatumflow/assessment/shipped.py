@@ -1,0 +1,155 @@
+"""The default assessor shipped inside the package, and the ``assess`` entry point.
+
+A forest trained with scikit-learn is exported to one small ``.npz`` (node arrays,
+leaf ratings as float16) and evaluated here with vectorised numpy, so a fresh
+install rates performances without scikit-learn pickles or downloads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import TatumFlowError
+from ..performance import Performance
+from .data import DIMENSIONS
+
+DEFAULT_MODEL = Path(__file__).with_name("default_assessor.npz")
+
+
+class AssessorError(TatumFlowError):
+    """An assessor file is missing or does not fit this version of the features."""
+
+
+@dataclass
+class ForestAssessor:
+    """A regression forest over the hand-crafted features, all 19 ratings at once."""
+
+    feature_names: list[str]
+    feature: np.ndarray    # (T, M) int16, -1 at leaves
+    threshold: np.ndarray  # (T, M) float32
+    left: np.ndarray       # (T, M) int16 (a leaf points to itself)
+    right: np.ndarray      # (T, M) int16
+    value: np.ndarray      # (T, M, 19) float16, the mean rating of each node
+    meta: dict
+
+    @classmethod
+    def from_sklearn(cls, forest, feature_names: Sequence[str], meta: dict | None = None) -> "ForestAssessor":
+        trees = [e.tree_ for e in forest.estimators_]
+        m = max(t.node_count for t in trees)
+        T = len(trees)
+        feat = np.full((T, m), -1, np.int16)
+        thr = np.zeros((T, m), np.float32)
+        idx_t = np.int16 if m < 32768 else np.int32
+        lf = np.zeros((T, m), idx_t)
+        rt = np.zeros((T, m), idx_t)
+        val = np.zeros((T, m, len(DIMENSIONS)), np.float16)
+        for i, t in enumerate(trees):
+            n = t.node_count
+            leaf = t.children_left[:n] < 0
+            feat[i, :n] = np.where(leaf, -1, t.feature[:n])
+            thr[i, :n] = t.threshold[:n]
+            lf[i, :n] = np.where(leaf, np.arange(n), t.children_left[:n])
+            rt[i, :n] = np.where(leaf, np.arange(n), t.children_right[:n])
+            val[i, :n][leaf] = t.value[:n, :, 0][leaf]  # only leaves are ever read
+        return cls(list(feature_names), feat, thr, lf, rt, val, dict(meta or {}))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7)."""
+        X = np.asarray(X, np.float32)
+        n, T = X.shape[0], self.feature.shape[0]
+        node = np.zeros((n, T), np.int64)
+        tree = np.arange(T)[None, :]
+        rows = np.arange(n)[:, None]
+        for _ in range(self.feature.shape[1]):
+            f = self.feature[tree, node].astype(np.int64)
+            live = f >= 0
+            if not live.any():
+                break
+            go_left = X[rows, np.maximum(f, 0)] <= self.threshold[tree, node]
+            nxt = np.where(go_left, self.left[tree, node], self.right[tree, node]).astype(np.int64)
+            node = np.where(live, nxt, node)
+        return self.value[tree, node].astype(np.float64).mean(1)
+
+    def save(self, path: "str | Path") -> Path:
+        from ..utils import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, feature=self.feature, threshold=self.threshold, left=self.left,
+                                right=self.right, value=self.value,
+                                names=np.array(self.feature_names), meta=np.array(json.dumps(self.meta)))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: "str | Path" = DEFAULT_MODEL) -> "ForestAssessor":
+        path = Path(path)
+        if not path.is_file():
+            raise AssessorError(f"{path}: no assessor file")
+        try:
+            z = np.load(path, allow_pickle=False)
+            return cls([str(s) for s in z["names"]], z["feature"], z["threshold"], z["left"], z["right"],
+                       z["value"], json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError) as e:
+            raise AssessorError(f"{path}: not an assessor file ({e})") from e
+
+    def assess(self, perfs: Sequence[Performance]) -> np.ndarray:
+        """(N, 19) ratings of performances, computed from their features."""
+        from .features import performance_features
+
+        X, names = performance_features(list(perfs))
+        if names != self.feature_names:
+            raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
+        return self.predict(X)
+
+
+def ratings_table(ratings: np.ndarray) -> list[dict[str, float]]:
+    """Per performance, ``{dimension: rating on the 1..7 scale}``."""
+    return [{d: float(7.0 * v) for d, v in zip(DIMENSIONS, row)} for row in ratings]
+
+
+def train_default(out: "str | Path" = DEFAULT_MODEL, *, root=None, seed: int = 0, progress: bool = False) -> ForestAssessor:
+    """Train the shipped assessor (``extra-trees-compact``) on every labelled
+    PercePiano segment and write it to ``out``."""
+    from .baselines import SklearnModel
+    from .cv import FEATURE_VERSION, feature_matrix
+    from .data import load_percepiano
+
+    data = load_percepiano(root)
+    X, names = feature_matrix(data, progress=progress)
+    m = SklearnModel("extra-trees-compact", seed).fit(X, data.ratings)
+    fa = ForestAssessor.from_sklearn(m.model_, names, {
+        "model": "extra-trees-compact", "trained_on": "PercePiano, all 1,189 labelled segments",
+        "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT"})
+    fa.save(out)
+    return fa
+
+
+def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path") -> Path:
+    """A horizontal bar chart of the 19 ratings (1..7) of up to a few performances."""
+    from matplotlib.figure import Figure
+
+    from ..utils import atomic_path
+
+    ratings = np.atleast_2d(ratings) * 7.0
+    fig = Figure(figsize=(8, 0.32 * len(DIMENSIONS) + 1.2), dpi=110)
+    ax = fig.add_subplot(111)
+    k = len(ratings)
+    h = 0.8 / k
+    y = np.arange(len(DIMENSIONS))
+    for i, (r, lab) in enumerate(zip(ratings, labels)):
+        ax.barh(y + (i - (k - 1) / 2) * h, r - 1.0, height=h, left=1.0, label=lab)
+    ax.set_yticks(y, [d.replace("_", " ") for d in DIMENSIONS], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(1, 7)
+    ax.set_xlabel("predicted rating (1 = left term of the scale, 7 = right term)")
+    ax.axvline(4.0, color="grey", lw=0.5)
+    if k > 1 or labels[0]:
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)

@@ -1,0 +1,156 @@
+"""The assessor: data, protocols, metrics, the shipped model and its CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DATA, random_performance
+from tatumflow.assessment import metrics
+from tatumflow.assessment.data import DIMENSIONS, PercePiano, PercePianoError, parse_name
+from tatumflow.assessment.protocols import (excerpt_protocol, paper_performer_protocol, paper_piece_protocol,
+                                            performer_fold_ids, player_protocol)
+from tatumflow.assessment.shipped import ForestAssessor
+from tatumflow.cli.main import main
+from tatumflow.midi import write_midi
+
+
+def test_parse_name():
+    s = parse_name("Schubert_D935_no.3_4bars_12_1")
+    assert (s.piece, s.bars, s.player, s.segment) == ("Schubert_D935_no.3", 4, "12", "1")
+    assert s.excerpt == "Schubert_D935_no.3_4bars_1" and not s.is_score and s.composer == "Schubert"
+    assert parse_name("Beethoven_WoO80_var3_8bars_Score2_2.mid").is_score
+    with pytest.raises(PercePianoError, match="not a PercePiano segment name"):
+        parse_name("my_take.mid")
+
+
+def fake_data() -> PercePiano:
+    """A PercePiano-shaped table: 2 pieces x excerpts x players, random ratings."""
+    rng = np.random.default_rng(0)
+    names = []
+    for seg in range(1, 7):
+        for player in ["1", "2", "3", "5", "6", "7", "8", "9", "10", "Score"]:
+            names.append(f"Schubert_D960_mv3_8bars_{player}_{seg:02d}")
+    for seg in range(1, 4):
+        for player in ["1", "2", "3", "4", "7", "11", "14", "Score"]:
+            names.append(f"Beethoven_WoO80_var{seg}_8bars_{player}_{seg}")
+    names.sort()
+    segs = [parse_name(n) for n in names]
+    exc = np.array([s.excerpt for s in segs])
+    return PercePiano(Path("."), names, rng.random((len(names), 19)), np.zeros((len(names), 19)), segs,
+                      np.unique(exc, return_inverse=True)[1])
+
+
+def _check_cv(proto, key):
+    seen = np.concatenate([f.test for f in proto.folds])
+    assert sorted(seen.tolist()) == list(range(len(key)))  # every segment tested exactly once
+    for f in proto.folds:
+        assert not set(key[f.train]) & set(key[f.test])
+
+
+def test_grouped_protocols_never_split_a_group():
+    d = fake_data()
+    _check_cv(excerpt_protocol(d), d.take_group)
+    _check_cv(player_protocol(d), np.where(d.is_score, "Score", d.players))
+
+
+def test_paper_protocols():
+    d = fake_data()
+    fid = performer_fold_ids(d)
+    beet = np.array([s.composer == "Beethoven" for s in d.segments])
+    assert set(fid[beet & (d.players == "3")]) == {2}  # index of Beethoven player 3 in the list
+    pp = paper_performer_protocol(d)
+    test_players = {(s.composer, s.player) for s in np.array(d.segments)[pp.folds[0].test]}
+    assert test_players == {("Schubert", "1"), ("Schubert", "2"), ("Beethoven", "2"), ("Beethoven", "3")}
+    for f in pp.folds:
+        assert not set(f.train) & set(f.test) and not set(f.train) & set(f.val)
+    pc = paper_piece_protocol(d)
+    test = pc.folds[0].test
+    assert len(test) >= 0.15 * len(d)
+    assert not set(d.excerpts[test]) & set(d.excerpts[pc.folds[0].train])
+    assert paper_piece_protocol(d).folds[0].test.tolist() == test.tolist()  # deterministic
+
+
+def test_metrics():
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(1)
+    y = rng.random((60, 19))
+    p = y + 0.3 * rng.standard_normal((60, 19))
+    r = metrics.pearson_per_dim(y, p)
+    assert np.allclose(r, [np.corrcoef(y[:, j], p[:, j])[0, 1] for j in range(19)])
+    assert np.isclose(metrics.r2_per_dim(y, p).mean(), r2_score(y, p))
+    groups = np.repeat(np.arange(6), 10)
+    # Within-group r ignores group means: offsets per group do not change it ...
+    shifted = p + 5.0 * groups[:, None]
+    assert np.allclose(metrics.within_group_r(y, shifted, groups), metrics.within_group_r(y, p, groups))
+    # ... and a prediction that is only the group mean has none.
+    gm = np.stack([y[groups == g].mean(0) for g in groups])
+    assert np.all(np.isnan(metrics.within_group_r(y, gm, groups)))
+    ci = metrics.bootstrap_ci(y, p, groups.astype(str), groups, n=50)
+    s = metrics.scores(y, p, groups.astype(str))
+    assert ci["mean_r"][0] <= s["mean_r"] <= ci["mean_r"][1]
+    cmp = metrics.paired_bootstrap(y, p, gm, groups.astype(str), groups, n=50)
+    assert cmp["difference"] > 0 and cmp["ci95"][0] > 0
+
+
+def test_exported_forest_equals_sklearn(tmp_path):
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((200, 7)), rng.random((200, 19))
+    et = ExtraTreesRegressor(n_estimators=15, min_samples_leaf=3, random_state=0).fit(X, Y)
+    fa = ForestAssessor.from_sklearn(et, [f"f{i}" for i in range(7)], {"model": "test"})
+    Xt = rng.standard_normal((50, 7))
+    back = ForestAssessor.load(fa.save(tmp_path / "a.npz"))
+    assert np.abs(back.predict(Xt) - et.predict(Xt)).max() < 1e-3  # leaf ratings stored as float16
+    assert back.meta == {"model": "test"}
+
+
+def test_shipped_assessor_fits_these_features():
+    """Fails when the features change without retraining the shipped model."""
+    from tatumflow.assessment.features import performance_features
+
+    fa = ForestAssessor.load()
+    perfs = [random_performance(np.random.default_rng(i), 150) for i in range(3)]
+    _, names = performance_features(perfs)
+    assert fa.feature_names == names
+    r = fa.assess(perfs)
+    assert r.shape == (3, len(DIMENSIONS)) and np.all((r > 1 / 7 - 1e-6) & (r < 1 + 1e-6))
+    assert np.ptp(r, axis=0).max() > 0  # different performances, different ratings
+
+
+def test_cli_assess(tmp_path, capsys):
+    f = tmp_path / "take.mid"
+    write_midi(random_performance(np.random.default_rng(3), 120), f)
+    rc = main(["assess", str(f), str(tmp_path / "missing.mid"), "--json", "--plot", str(tmp_path / "r.png")])
+    assert rc == 1  # one file failed; the other was still rated
+    out = json.loads(capsys.readouterr().out)
+    assert out["failed"][0]["file"].endswith("missing.mid")
+    ratings = out["results"][0]["ratings"]
+    assert list(ratings) == list(DIMENSIONS) and all(1.0 <= v <= 7.0 for v in ratings.values())
+    assert (tmp_path / "r.png").stat().st_size > 5000
+
+
+@pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
+def test_real_percepiano_cv(tmp_path):
+    from tatumflow.assessment.cv import run_cv
+    from tatumflow.assessment.data import load_percepiano
+
+    d = load_percepiano(DATA / "percepiano")
+    assert len(d) == 1189 and d.ratings.shape == (1189, 19)
+    # 16-bar segments share a group with the 8-bar segments they contain.
+    g = {e: gi for e, gi in zip(d.excerpts, d.take_group)}
+    assert g["Schubert_D960_mv2_16bars_01"] == g["Schubert_D960_mv2_8bars_01"] == g["Schubert_D960_mv2_8bars_02"]
+    assert g["Schubert_D960_mv2_8bars_01"] != g["Schubert_D960_mv2_8bars_03"]
+    ridge = run_cv("ridge", "excerpt", data=d, bootstrap=0)
+    mean = run_cv("mean", "excerpt", data=d, bootstrap=0)
+    assert ridge.scores["mean_r"] > 0.5 and ridge.scores["within_excerpt_r"] > 0.3
+    assert mean.scores["r2"] < 0.0 < ridge.scores["r2"]
+    assert main(["assess-cv", "--protocol", "paper-piece", "--model", "ridge", "--bootstrap", "0",
+                 "--data", str(DATA / "percepiano"), "--out", str(tmp_path / "cv.json")]) == 0
+    res = json.loads((tmp_path / "cv.json").read_text())
+    assert res["protocol"] == "paper-piece" and len(res["folds"]) == 4
