@@ -150,6 +150,9 @@ def test_real_percepiano_cv(tmp_path):
     mean = run_cv("mean", "excerpt", data=d, bootstrap=0)
     assert ridge.scores["mean_r"] > 0.5 and ridge.scores["within_excerpt_r"] > 0.3
     assert mean.scores["r2"] < 0.0 < ridge.scores["r2"]
+    a = ridge.analysis
+    assert len(a["hardest_dimensions"]) == 5 and len(a["top_features"]) == 15
+    assert a["hardest_dimensions"][0]["r"] <= min(ridge.scores["per_dim"]["r"]) + 1e-12
     assert main(["assess-cv", "--protocol", "paper-piece", "--model", "ridge", "--bootstrap", "0",
                  "--data", str(DATA / "percepiano"), "--out", str(tmp_path / "cv.json")]) == 0
     res = json.loads((tmp_path / "cv.json").read_text())

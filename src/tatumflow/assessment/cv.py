@@ -49,11 +49,37 @@ class CVResult:
     ci95: dict              # cluster-bootstrap intervals (pooled protocols) or fold range
     predictions: np.ndarray  # (N, 19) out-of-fold predictions (pooled) or fold-mean test predictions
     seconds: float
+    analysis: dict | None = None  # feature importances and the hardest dimensions, excerpts, performers
 
     def as_dict(self) -> dict:
         """JSON-ready (NaN, e.g. within-excerpt r on a test set without repeated passages, becomes null)."""
         return _no_nan({"model": self.model, "protocol": self.protocol, "scores": self.scores, "folds": self.folds,
-                        "ci95": self.ci95, "seconds": self.seconds, "dimensions": list(DIMENSIONS)})
+                        "ci95": self.ci95, "seconds": self.seconds, "dimensions": list(DIMENSIONS),
+                        "analysis": self.analysis})
+
+
+def error_analysis(data: PercePiano, pred: np.ndarray, mask: np.ndarray, importances: np.ndarray | None,
+                   feature_names: list[str], top: int = 5) -> dict:
+    """Where the model is weakest: dimensions by r, excerpts and performers by mean
+    absolute error (on the 1..7 scale), and the most important features."""
+    y, p = data.ratings[mask], pred[mask]
+    r = scores(y, p, data.excerpts[mask])["per_dim"]["r"]
+    err = 7.0 * np.abs(y - p).mean(1)
+
+    def worst(keys):
+        keys = np.asarray(keys)[mask]
+        u = np.unique(keys)
+        m = np.array([err[keys == k].mean() for k in u])
+        o = np.argsort(-m)[:top]
+        return [{"name": str(u[i]), "mae": float(m[i]), "segments": int((keys == u[i]).sum())} for i in o]
+
+    out = {"hardest_dimensions": [{"name": DIMENSIONS[i], "r": float(r[i])} for i in np.argsort(r)[:top]],
+           "hardest_excerpts": worst(data.excerpts), "hardest_performers": worst(data.players),
+           "mae_overall": float(err.mean())}
+    if importances is not None:
+        o = np.argsort(-importances)[: 3 * top]
+        out["top_features"] = [{"name": feature_names[i], "importance": float(importances[i])} for i in o]
+    return out
 
 
 def _no_nan(x):
@@ -80,7 +106,8 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     t0 = time.perf_counter()
     data = data or load_percepiano()
     proto = get_protocol(protocol, data)
-    X, _ = feature_matrix(data, progress=progress)
+    X, feat_names = feature_matrix(data, progress=progress)
+    imps = []
     Y = data.ratings
     exc = data.excerpts
     fold_scores = []
@@ -88,6 +115,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         pred = np.zeros_like(Y)
         for fold in proto.folds:
             m = make_model(model, seed).fit(X[fold.train], Y[fold.train], data=data, index=fold.train)
+            imps.append(m.feature_importances() if hasattr(m, "feature_importances") else None)
             pred[fold.test] = m.predict(X[fold.test], data=data, index=fold.test) if _wants_data(m) else m.predict(X[fold.test])
             s = scores(Y[fold.test], pred[fold.test], exc[fold.test])
             fold_scores.append({k: s[k] for k in ("mean_r", "r2", "within_excerpt_r")})
@@ -100,6 +128,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         for fold in proto.folds:
             m = make_model(model, seed).fit(X[fold.train], Y[fold.train], X_val=X[fold.val], Y_val=Y[fold.val],
                                              data=data, index=fold.train, val_index=fold.val)
+            imps.append(m.feature_importances() if hasattr(m, "feature_importances") else None)
             p = m.predict(X[test], data=data, index=test) if _wants_data(m) else m.predict(X[test])
             preds.append(p)
             s = scores(Y[test], p, exc[test])
@@ -114,7 +143,9 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         ci = {k: [float(min(f[k] for f in fold_scores)), float(max(f[k] for f in fold_scores))]
               for k in ("mean_r", "r2", "within_excerpt_r")}
         ci["kind"] = "range over the 4 fold models"
-    return CVResult(model, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0)
+    imp = np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
+    analysis = error_analysis(data, pred, np.isfinite(pred[:, 0]), imp, feat_names)
+    return CVResult(model, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)
 
 
 def _wants_data(m) -> bool:

@@ -315,6 +315,13 @@ def cmd_assess_cv(args) -> int:
     print(_table([(d, f"{r:.3f}", f"{r2:.3f}", "n/a" if w != w else f"{w:.3f}")
                   for d, r, r2, w in zip(DIMENSIONS, pd["r"], pd["r2"], pd["within_excerpt_r"])],
                  ("dimension", "r", "R2", "within-excerpt r")))
+    a = res.analysis
+    print(f"\nmean absolute error {a['mae_overall']:.2f} (1..7 scale); hardest excerpts: "
+          + ", ".join(f"{e['name']} ({e['mae']:.2f})" for e in a["hardest_excerpts"][:3])
+          + "; hardest performers: " + ", ".join(f"{e['name']} ({e['mae']:.2f})" for e in a["hardest_performers"][:3]))
+    if "top_features" in a:
+        print("most important features: " + ", ".join(f"{f['name']} ({f['importance']:.3f})"
+                                                     for f in a["top_features"][:10]))
     return 0
 
 
