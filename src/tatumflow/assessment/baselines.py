@@ -11,7 +11,7 @@ class MeanModel:
 
     name = "mean"
 
-    def fit(self, X, Y, **_):
+    def fit(self, X, Y):
         self.mean_ = Y.mean(0)
         return self
 
@@ -44,7 +44,7 @@ class SklearnModel:
                                        n_jobs=-1, random_state=self.seed)
         raise ValueError(f"unknown classical model {self.name!r}")
 
-    def fit(self, X, Y, **_):
+    def fit(self, X, Y):
         self.model_ = self._make().fit(X, Y)
         return self
 

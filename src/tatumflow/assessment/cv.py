@@ -114,9 +114,9 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     if proto.pooled:
         pred = np.zeros_like(Y)
         for fold in proto.folds:
-            m = make_model(model, seed).fit(X[fold.train], Y[fold.train], data=data, index=fold.train)
+            m = make_model(model, seed).fit(X[fold.train], Y[fold.train])
             imps.append(m.feature_importances() if hasattr(m, "feature_importances") else None)
-            pred[fold.test] = m.predict(X[fold.test], data=data, index=fold.test) if _wants_data(m) else m.predict(X[fold.test])
+            pred[fold.test] = m.predict(X[fold.test])
             s = scores(Y[fold.test], pred[fold.test], exc[fold.test])
             fold_scores.append({k: s[k] for k in ("mean_r", "r2", "within_excerpt_r")})
         sc = scores(Y, pred, exc)
@@ -126,10 +126,9 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         test = proto.folds[0].test
         per = []
         for fold in proto.folds:
-            m = make_model(model, seed).fit(X[fold.train], Y[fold.train], X_val=X[fold.val], Y_val=Y[fold.val],
-                                             data=data, index=fold.train, val_index=fold.val)
+            m = make_model(model, seed).fit(X[fold.train], Y[fold.train])
             imps.append(m.feature_importances() if hasattr(m, "feature_importances") else None)
-            p = m.predict(X[test], data=data, index=test) if _wants_data(m) else m.predict(X[test])
+            p = m.predict(X[test])
             preds.append(p)
             s = scores(Y[test], p, exc[test])
             per.append(s)
@@ -146,7 +145,3 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     imp = np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
     analysis = error_analysis(data, pred, np.isfinite(pred[:, 0]), imp, feat_names)
     return CVResult(model, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)
-
-
-def _wants_data(m) -> bool:
-    return getattr(m, "needs_data", False)

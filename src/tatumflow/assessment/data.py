@@ -182,7 +182,9 @@ def _take_groups(data: PercePiano, k: int = 16) -> np.ndarray:
         return pitches[i]
 
     for (piece, player, bars), longs in by_key.items():
-        shorts = [j for b in (bars // 2,) for j in by_key.get((piece, player, b), [])] if bars >= 16 else []
+        shorts = by_key.get((piece, player, bars // 2), []) if bars >= 16 else []
+        if not shorts:
+            continue
         for i in longs:
             seq = pitch_seq(i)
             if len(seq) < k:

@@ -58,8 +58,7 @@ def expressive_features(perf: Performance) -> np.ndarray:
     # Onset clusters (chords) 50 ms apart.
     new = np.concatenate(([True], np.diff(on) > core.CLUSTER_GAP))
     cid = np.cumsum(new) - 1
-    c_on = on[new]
-    c_first = on[new]
+    c_on = on[new]  # each cluster's first onset
     c_last = np.maximum.reduceat(on, np.flatnonzero(new))
     c_top = np.maximum.reduceat(pitch, np.flatnonzero(new))
     c_vel = np.maximum.reduceat(vel, np.flatnonzero(new))
@@ -80,7 +79,7 @@ def expressive_features(perf: Performance) -> np.ndarray:
         k = max(1, len(ioi) // 8)
         f["timing/first_last_ioi_ratio"] = np.log2(ioi[-k:].mean() / ioi[:k].mean())
     chord = sizes[cid] > 1
-    spread = (c_last - c_first)[sizes > 1]
+    spread = (c_last - c_on)[sizes > 1]
     f["timing/asynchrony_ms"] = 1e3 * spread.mean() if len(spread) else 0.0
     f["timing/asynchrony_std_ms"] = 1e3 * spread.std() if len(spread) else 0.0
     length = max(perf.end - perf.start, 1e-3)

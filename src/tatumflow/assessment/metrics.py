@@ -49,19 +49,25 @@ def scores(y: np.ndarray, p: np.ndarray, excerpts: np.ndarray) -> dict:
             "per_dim": {"r": r.tolist(), "r2": r2.tolist(), "within_excerpt_r": wr.tolist()}}
 
 
+def _cluster_resamples(excerpts: np.ndarray, clusters: np.ndarray, n: int, seed: int):
+    """``n`` resamples of whole clusters (take groups) with replacement: (segment
+    indices, excerpt labels), a passage drawn twice relabelled as two passages."""
+    rng = np.random.default_rng(seed)
+    uniq, inv = np.unique(clusters, return_inverse=True)
+    members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
+    for _ in range(n):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        idx = np.concatenate([members[g] for g in pick])
+        ex = np.concatenate([np.char.add(excerpts[members[g]].astype(str), f"#{j}") for j, g in enumerate(pick)])
+        yield idx, ex
+
+
 def bootstrap_ci(y: np.ndarray, p: np.ndarray, excerpts: np.ndarray, clusters: np.ndarray, *,
                  n: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict:
     """95% intervals of mean r, R² and within-excerpt r from resampling whole
     clusters (take groups) with replacement: segments of one passage move together."""
-    rng = np.random.default_rng(seed)
-    uniq, inv = np.unique(clusters, return_inverse=True)
-    members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
     out = {"mean_r": [], "r2": [], "within_excerpt_r": []}
-    for _ in range(n):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[g] for g in pick])
-        # Re-label duplicated groups so a passage drawn twice is two passages.
-        ex = np.concatenate([np.char.add(excerpts[members[g]].astype(str), f"#{j}") for j, g in enumerate(pick)])
+    for idx, ex in _cluster_resamples(excerpts, clusters, n, seed):
         s = scores(y[idx], p[idx], ex)
         for k in out:
             out[k].append(s[k])
@@ -73,14 +79,8 @@ def paired_bootstrap(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, excerpts: np
                      clusters: np.ndarray, *, metric: str = "mean_r", n: int = 1000, seed: int = 0) -> dict:
     """Model A minus model B on the same segments: the difference, its 95% cluster
     bootstrap interval and the share of resamples where A is not better."""
-    rng = np.random.default_rng(seed)
-    uniq, inv = np.unique(clusters, return_inverse=True)
-    members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
     diffs = []
-    for _ in range(n):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[g] for g in pick])
-        ex = np.concatenate([np.char.add(excerpts[members[g]].astype(str), f"#{j}") for j, g in enumerate(pick)])
+    for idx, ex in _cluster_resamples(excerpts, clusters, n, seed):
         diffs.append(scores(y[idx], pa[idx], ex)[metric] - scores(y[idx], pb[idx], ex)[metric])
     d = scores(y, pa, excerpts)[metric] - scores(y, pb, excerpts)[metric]
     diffs = np.array(diffs)

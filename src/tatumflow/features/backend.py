@@ -39,11 +39,6 @@ class NumpyBackend:
         return out
 
     @staticmethod
-    def segment_sums(cols, index, n: int):
-        """(n, len(cols)): the segment sum of each 1-D column, in one pass where possible."""
-        return np.stack([np.bincount(index, weights=c, minlength=n)[:n] for c in cols], axis=1)
-
-    @staticmethod
     def row_sums(cols, row, n: int):
         """(n, len(cols)): per-row sums of 1-D columns whose ``row`` index is sorted
         (each row's entries contiguous). Each row is summed on its own (reduceat)."""

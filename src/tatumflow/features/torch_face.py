@@ -59,12 +59,11 @@ class TorchBackend:
         return out.index_add_(0, index, values)
 
     @staticmethod
-    def segment_sums(cols, index, n: int):
+    def row_sums(cols, row, n: int):
+        """(n, len(cols)) per-row sums in one ``index_add_`` (which needs no sorted rows)."""
         vals = torch.stack([c.to(torch.float64) for c in cols], 1)
         out = torch.zeros((n, len(cols)), dtype=torch.float64, device=vals.device)
-        return out.index_add_(0, index, vals)
-
-    row_sums = segment_sums  # index_add_ does not need the rows sorted
+        return out.index_add_(0, row, vals)
 
     @staticmethod
     def xlog2x(p):
@@ -82,9 +81,9 @@ class TorchBackend:
     def cumsum_rows(x):
         return torch.cumsum(x, 1)
 
-    @staticmethod
-    def compress(mask, *arrays):
-        idx = torch.nonzero(mask).squeeze(1)
+    @classmethod
+    def compress(cls, mask, *arrays):
+        idx = cls.nonzero(mask)
         return tuple(a.index_select(0, idx) for a in arrays)
 
     @staticmethod
