@@ -1,8 +1,13 @@
 """Every assessor model under every protocol: the table of the assessor issue.
 
-    python benchmarks/assessor_table.py [--models mean,ridge,...] [--protocols excerpt,...] [--bootstrap 1000]
+    python benchmarks/assessor_table.py [--models mean,ridge,hybrid*3,...] [--protocols excerpt,...]
+                                        [--bootstrap 1000] [--results DIR]
 
-Each cell is what ``tatumflow assess-cv --protocol P --model M`` prints.
+Each cell is what ``tatumflow assess-cv --protocol P --model M [--seeds K]``
+prints (``M*K`` in ``--models`` means ``--seeds K``). The neural models take
+minutes per cell on a CPU: with ``--results DIR`` a cell is read from
+``DIR/<protocol>__<model>[__--seeds_K].json`` when that file exists (written by
+``assess-cv ... --out``) and computed otherwise.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 import argparse
 
 from tatumflow.assessment.baselines import CLASSICAL
-from tatumflow.assessment.cv import run_cv
+import json
+from pathlib import Path
+
+from tatumflow.assessment.cv import CVResult, run_cv
 from tatumflow.assessment.data import load_percepiano
 from tatumflow.assessment.metrics import paired_bootstrap
 from tatumflow.assessment.protocols import PROTOCOLS
@@ -24,12 +32,23 @@ def cell(s, ci, k):
     return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo == lo else f"{v:.3f}"
 
 
+def get(spec: str, proto: str, data, args) -> CVResult:
+    name, _, k = spec.partition("*")
+    seeds = int(k or 1)
+    if args.results:
+        f = args.results / (f"{proto}__{name}" + (f"__--seeds_{seeds}" if seeds > 1 else "") + ".json")
+        if f.is_file():
+            return CVResult.from_dict(json.loads(f.read_text()))
+    return run_cv(name, proto, data=data, seeds=seeds, bootstrap=args.bootstrap)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(CLASSICAL))
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--data")
+    ap.add_argument("--results", type=Path, help="folder of saved assess-cv --out results to reuse")
     args = ap.parse_args()
     data = load_percepiano(args.data)
     models = args.models.split(",")
@@ -39,7 +58,7 @@ def main() -> None:
         print("|---|---|---|---|---:|")
         res = {}
         for m in models:
-            r = res[m] = run_cv(m, proto, data=data, bootstrap=args.bootstrap)
+            r = res[m] = get(m, proto, data, args)
             print(f"| {m} | {cell(r.scores, r.ci95, 'mean_r')} | {cell(r.scores, r.ci95, 'r2')} | "
                   f"{cell(r.scores, r.ci95, 'within_excerpt_r')} | {r.seconds:.1f} |", flush=True)
         if res[models[0]].ci95.get("kind") is None and len(models) > 1:

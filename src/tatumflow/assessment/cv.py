@@ -55,7 +55,24 @@ class CVResult:
         """JSON-ready (NaN, e.g. within-excerpt r on a test set without repeated passages, becomes null)."""
         return _no_nan({"model": self.model, "protocol": self.protocol, "scores": self.scores, "folds": self.folds,
                         "ci95": self.ci95, "seconds": self.seconds, "dimensions": list(DIMENSIONS),
-                        "analysis": self.analysis})
+                        "analysis": self.analysis, "predictions": self.predictions.tolist()})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CVResult":
+        """Back from :meth:`as_dict` (e.g. a saved ``assess-cv --out`` file)."""
+        nan = float("nan")
+
+        def back(x):
+            if x is None:
+                return nan
+            if isinstance(x, dict):
+                return {k: back(v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [back(v) for v in x]
+            return x
+
+        return cls(d["model"], d["protocol"], back(d["scores"]), back(d["folds"]), back(d["ci95"]),
+                   np.array(back(d["predictions"]), dtype=np.float64), d["seconds"], back(d.get("analysis")))
 
 
 def error_analysis(data: PercePiano, pred: np.ndarray, mask: np.ndarray, importances: np.ndarray | None,
@@ -92,21 +109,74 @@ def _no_nan(x):
     return x
 
 
-def make_model(name: str, seed: int = 0):
+def make_model(name: str, seed: int = 0, *, arrays=None, progress: bool = False):
+    """One assessor by name: a classical one (:data:`~.baselines.CLASSICAL`) or a
+    neural one (:data:`~.neural.NEURAL`, which needs the segments' note arrays)."""
     from .baselines import CLASSICAL, make_classical
+    from .neural import NEURAL, NeuralModel
 
     if name in CLASSICAL:
         return make_classical(name, seed)
-    raise ValueError(f"unknown assessor model {name!r}; available: {', '.join(CLASSICAL)}")
+    if name in NEURAL:
+        if arrays is None:
+            raise ValueError(f"neural assessor {name!r} needs the segments' note arrays")
+        return NeuralModel(name, arrays, seed, progress=progress)
+    raise ValueError(f"unknown assessor model {name!r}; available: {', '.join(CLASSICAL + NEURAL)} "
+                     "(join names with '+' to average them)")
 
 
-def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: int = 0,
+class Ensemble:
+    """The mean prediction of ``name`` (names joined by ``+`` are averaged) over
+    ``seeds`` seeds each: a seed ensemble, a blend of models, or both."""
+
+    def __init__(self, name: str, seed: int = 0, seeds: int = 1, *, arrays=None, progress: bool = False):
+        self.members = [make_model(part, seed + k, arrays=arrays, progress=progress)
+                        for part in name.split("+") for k in range(seeds)]
+
+    @staticmethod
+    def _neural(m) -> bool:
+        from .neural import NeuralModel
+
+        return isinstance(m, NeuralModel)
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray) -> "Ensemble":
+        for m in self.members:
+            m.fit(X[rows], Y[rows], rows) if self._neural(m) else m.fit(X[rows], Y[rows])
+        return self
+
+    def predict(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict(X[rows], rows) if self._neural(m) else m.predict(X[rows])
+                        for m in self.members], 0)
+
+    def feature_importances(self) -> np.ndarray | None:
+        imps = [m.feature_importances() for m in self.members if hasattr(m, "feature_importances")]
+        return np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
+
+
+def model_names(name: str) -> list[str]:
+    return name.split("+")
+
+
+def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: int = 0, seeds: int = 1,
            bootstrap: int = 1000, progress: bool = False) -> CVResult:
-    """Train ``model`` on each fold of ``protocol`` and score its test predictions."""
+    """Train ``model`` on each fold of ``protocol`` and score its test predictions
+    (``seeds`` > 1: each fold's model is the mean of that many seeds)."""
+    from .neural import NEURAL
+    from .inputs import NoteArrays
+
     t0 = time.perf_counter()
     data = data or load_percepiano()
     proto = get_protocol(protocol, data)
     X, feat_names = feature_matrix(data, progress=progress)
+    arrays = None
+    if any(n in NEURAL for n in model_names(model)):
+        arrays = [NoteArrays.of(p) for p in data.performances(progress=progress)]
+
+    def fitted(fold):
+        m = Ensemble(model, seed, seeds, arrays=arrays, progress=progress).fit(X, Y, fold.train)
+        imps.append(m.feature_importances())
+        return m
+
     imps = []
     Y = data.ratings
     exc = data.excerpts
@@ -114,9 +184,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     if proto.pooled:
         pred = np.zeros_like(Y)
         for fold in proto.folds:
-            m = make_model(model, seed).fit(X[fold.train], Y[fold.train])
-            imps.append(m.feature_importances() if hasattr(m, "feature_importances") else None)
-            pred[fold.test] = m.predict(X[fold.test])
+            pred[fold.test] = fitted(fold).predict(X, fold.test)
             s = scores(Y[fold.test], pred[fold.test], exc[fold.test])
             fold_scores.append({k: s[k] for k in ("mean_r", "r2", "within_excerpt_r")})
         sc = scores(Y, pred, exc)
@@ -126,9 +194,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         test = proto.folds[0].test
         per = []
         for fold in proto.folds:
-            m = make_model(model, seed).fit(X[fold.train], Y[fold.train])
-            imps.append(m.feature_importances() if hasattr(m, "feature_importances") else None)
-            p = m.predict(X[test])
+            p = fitted(fold).predict(X, test)
             preds.append(p)
             s = scores(Y[test], p, exc[test])
             per.append(s)
@@ -144,4 +210,5 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         ci["kind"] = "range over the 4 fold models"
     imp = np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
     analysis = error_analysis(data, pred, np.isfinite(pred[:, 0]), imp, feat_names)
-    return CVResult(model, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)
+    name = model if seeds == 1 else f"{model} x{seeds} seeds"
+    return CVResult(name, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)

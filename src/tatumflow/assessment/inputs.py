@@ -1,0 +1,99 @@
+"""Network inputs of a performance: a note sequence and a piano-roll image.
+
+* **Notes** — one row per note: pitch, velocity, log duration, log time since
+  the previous onset, onset time, sustain-pedal depth at the onset.
+* **Piano roll** — a ``(3, 96, W)`` image on a ``FRAME_S`` grid over pitches
+  ``ROLL_LOW .. ROLL_LOW + 95``: channel 0 the velocity of every sounding note,
+  channel 1 the velocity at each onset frame, channel 2 the pedal depth (the
+  same in every row). Sixteen-by-sixteen patches of it are the AST's tokens.
+
+Both are computed with vectorised numpy from a :class:`~tatumflow.performance.Performance`
+(or its arrays) and window of time, so training crops and transpositions are
+rendered on the fly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..performance import Performance
+
+FRAME_S = 0.1       # piano-roll frame (seconds)
+ROLL_LOW = 16       # lowest pitch row
+ROLL_H = 96         # pitch rows (covers the piano's 21..108 with room to transpose)
+NOTE_FEATURES = 6   # pitch, velocity, log duration, log IOI, onset (s), pedal at onset
+
+
+@dataclass
+class NoteArrays:
+    """A performance as plain arrays sorted by onset (what the renderers read)."""
+
+    onset: np.ndarray
+    offset: np.ndarray
+    pitch: np.ndarray
+    velocity: np.ndarray
+    pedal_time: np.ndarray
+    pedal_value: np.ndarray
+
+    @classmethod
+    def of(cls, perf: Performance) -> "NoteArrays":
+        n, p = perf.notes, perf.pedals
+        return cls(n["onset"].astype(np.float64), n["offset"].astype(np.float64), n["pitch"].astype(np.int64),
+                   n["velocity"].astype(np.float64), p["time"].astype(np.float64), p["value"].astype(np.float64))
+
+    @property
+    def start(self) -> float:
+        return float(self.onset[0]) if len(self.onset) else 0.0
+
+    @property
+    def end(self) -> float:
+        return float(self.offset.max()) if len(self.offset) else 0.0
+
+    def pedal_at(self, t: np.ndarray) -> np.ndarray:
+        """Pedal depth (0..127) in force at each time."""
+        k = np.searchsorted(self.pedal_time, t, side="right") - 1
+        return np.where(k >= 0, self.pedal_value[np.maximum(k, 0)], 0.0) if len(self.pedal_time) else np.zeros(len(t))
+
+
+def note_matrix(a: NoteArrays, t0: float, max_notes: int, transpose: int = 0) -> tuple[np.ndarray, int]:
+    """``(max_notes, NOTE_FEATURES)`` float32 rows of the notes from ``t0`` on
+    (zero-padded) and the number of real rows."""
+    i0 = int(np.searchsorted(a.onset, t0, side="left"))
+    sl = slice(i0, i0 + max_notes)
+    on = a.onset[sl]
+    n = len(on)
+    out = np.zeros((max_notes, NOTE_FEATURES), np.float32)
+    if n == 0:
+        return out, 0
+    prev = np.concatenate(([on[0]], on[:-1]))
+    out[:n, 0] = np.clip(a.pitch[sl] + transpose, 0, 127)
+    out[:n, 1] = a.velocity[sl] / 127.0
+    out[:n, 2] = np.log2(np.maximum(a.offset[sl] - on, 1e-3)) / 4.0
+    out[:n, 3] = np.log2(on - prev + 0.01) / 4.0
+    out[:n, 4] = on - on[0]
+    out[:n, 5] = a.pedal_at(on) / 127.0
+    return out, n
+
+
+def render_roll(a: NoteArrays, t0: float, frames: int, transpose: int = 0, frame_s: float = FRAME_S) -> tuple[np.ndarray, int]:
+    """``(3, ROLL_H, frames)`` uint8 piano roll of ``[t0, t0 + frames * frame_s)``
+    and the number of frames that hold music (the rest is padding)."""
+    img = np.zeros((3, ROLL_H, frames + 1), np.int32)
+    span_end = min(frames, int(np.ceil((a.end - t0) / frame_s))) if len(a.onset) else 0
+    if len(a.onset):
+        s = np.floor((a.onset - t0) / frame_s).astype(np.int64)
+        e = np.maximum(s + 1, np.ceil((a.offset - t0) / frame_s).astype(np.int64))
+        row = a.pitch + transpose - ROLL_LOW
+        keep = (e > 0) & (s < frames) & (row >= 0) & (row < ROLL_H)
+        s, e, row, v = np.clip(s[keep], 0, frames), np.clip(e[keep], 0, frames), row[keep], a.velocity[keep].astype(np.int32)
+        np.add.at(img[0], (row, s), v)
+        np.add.at(img[0], (row, e), -v)
+        img[0] = np.cumsum(img[0], axis=1)
+        on = (s >= 0) & (np.floor((a.onset[keep] - t0) / frame_s) >= 0)
+        np.maximum.at(img[1], (row[on], s[on]), v[on])
+    t = t0 + (np.arange(frames) + 0.5) * frame_s
+    img[2, :, :frames] = a.pedal_at(t)[None, :].astype(np.int32)
+    out = np.clip(img[:, :, :frames], 0, 127).astype(np.uint8)
+    return out, max(int(span_end), 1)
