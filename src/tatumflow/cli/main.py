@@ -226,12 +226,79 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _tatumflow_generate(args, model) -> int:
+    """Every TatumFlow mode: writes OUT (or OUT_<k>.mid per variation / alpha)."""
+    from ..generation.pipeline import GenerationPipeline, Sampling
+    from ..midi import read_midi, write_midi
+    from ..training.trainer import select_device
+
+    pipe = GenerationPipeline(model, device=select_device(args.device))
+    s = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                 steps=args.steps, sampler=args.sampler, eta=args.eta, guidance=args.guidance,
+                 use_cache=not args.no_cache)
+
+    def need(opt, what):
+        v = getattr(args, opt)
+        if not v:
+            raise TatumFlowError(f"--mode {args.mode} needs --{opt.replace('_', '-')} ({what})")
+        return v
+
+    def load(path):
+        perf = read_midi(path)
+        return perf.slice(0, args.prompt_seconds) if args.prompt_seconds else perf
+
+    mode = args.mode
+    if mode == "unconditional":
+        style = pipe.analyse(pipe.tokens(load(args.style))[: pipe.L])["style"] if args.style else None
+        results = [("", pipe.unconditional(args.seconds, style=style, seed=args.seed, sampling=s))]
+    elif mode == "continuation":
+        results = [("", pipe.continuation(load(need("prompt", "the MIDI to continue")), args.seconds,
+                                          seed=args.seed, sampling=s))]
+    elif mode == "style-transfer":
+        results = [("", pipe.style_transfer(load(need("prompt", "the content MIDI")),
+                                            load(need("style", "the MIDI whose style to take")),
+                                            args.strength, seed=args.seed, sampling=s))]
+    elif mode == "improvise":
+        rs = pipe.improvise(load(need("prompt", "the MIDI to improvise on")), args.creativity, args.variations,
+                            seed=args.seed, sampling=s)
+        results = [(f"_v{i}", r) for i, r in enumerate(rs)]
+    elif mode == "edit-harmony":
+        results = [("", pipe.edit_harmony(load(need("prompt", "the piece to re-harmonise")),
+                                          need("chords", 'e.g. "Dm7 G7 Cmaj7 Cmaj7"'), args.strength,
+                                          seed=args.seed, sampling=s))]
+    else:  # interpolate
+        alphas = [float(a) for a in args.alphas.split(",")]
+        rs = pipe.interpolate(load(need("prompt", "the first style's MIDI")),
+                              load(need("style", "the second style's MIDI")), alphas, args.seconds,
+                              seed=args.seed, sampling=s)
+        results = [(f"_a{a:.2f}", r) for a, r in zip(alphas, rs)]
+    out = Path(args.out)
+    for suffix, r in results:
+        path = out.with_name(out.stem + suffix + (out.suffix or ".mid")) if suffix else out
+        write_midi(r.performance, path)
+        print(f"{path}: {mode}, {len(r.performance)} notes, {r.performance.end:.1f}s, "
+              f"{len(r.ids)} tokens, {r.grammar_errors} grammar errors")
+        if args.pianoroll:
+            from ..render import plot_pianoroll
+
+            png = Path(args.pianoroll)
+            png = png.with_name(png.stem + suffix + ".png") if suffix else png
+            plot_pianoroll(r.performance, png, title=f"{path.name} ({mode})")
+            print(png)
+    return 0
+
+
 def cmd_generate(args) -> int:
     from ..generation.realtime import generate_from_prompt
     from ..midi import read_midi
     from ..models import from_checkpoint
 
     model, state = from_checkpoint(args.checkpoint)
+    if state.get("family") == "tatumflow":
+        return _tatumflow_generate(args, model)
+    if args.mode != "continuation":
+        raise TatumFlowError(f"{args.checkpoint}: a {state.get('family')} model only continues prompts "
+                             f"(--mode continuation); the other modes need a TatumFlow checkpoint")
     if args.prompt:
         prompt = read_midi(args.prompt)
         if args.prompt_seconds:
@@ -287,7 +354,8 @@ def cmd_assess_cv(args) -> int:
     from ..assessment.data import DIMENSIONS, load_percepiano
 
     data = load_percepiano(args.data)
-    res = run_cv(args.model, args.protocol, data=data, seed=args.seed, bootstrap=args.bootstrap, progress=True)
+    res = run_cv(args.model, args.protocol, data=data, seed=args.seed, seeds=args.seeds, bootstrap=args.bootstrap,
+                 progress=True)
     out = res.as_dict()
     if args.out:
         from ..utils import write_json_atomic
@@ -306,7 +374,7 @@ def cmd_assess_cv(args) -> int:
         return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo == lo else f"{v:.3f}"
 
     kind = ci.get("kind", "cluster bootstrap 95%") if ci else "no intervals"
-    print(f"{args.model} under {args.protocol}: mean r {fmt('mean_r')}, R2 {fmt('r2')}, "
+    print(f"{res.model} under {args.protocol}: mean r {fmt('mean_r')}, R2 {fmt('r2')}, "
           f"within-excerpt r {fmt('within_excerpt_r')} ({kind}; {res.seconds:.1f}s)")
     if "fold_ensemble" in s:
         e = s["fold_ensemble"]
@@ -436,14 +504,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("generate", help="continue a MIDI prompt with a trained model",
-                       description="Writes OUT as notes are produced; --live also plays them on a MIDI port.")
+    p = sub.add_parser("generate", help="generate with a trained model (TatumFlow: every mode)",
+                       description="Music RNN: continues --prompt, writing OUT as notes are produced (--live "
+                                   "plays them). TatumFlow: --mode unconditional | continuation (--prompt) | "
+                                   "style-transfer (--prompt content, --style source, --strength) | improvise "
+                                   "(--prompt, --creativity, --variations) | edit-harmony (--prompt, --chords) | "
+                                   "interpolate (--prompt, --style, --alphas); same seed, same output.")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (runs/NAME/step-... or best)")
-    p.add_argument("--prompt", help="MIDI file to continue (default: a single middle C)")
+    p.add_argument("--mode", default="continuation", choices=["unconditional", "continuation", "style-transfer",
+                                                              "improvise", "edit-harmony", "interpolate"])
+    p.add_argument("--prompt", help="MIDI file to continue / transform (Music RNN default: a single middle C)")
     p.add_argument("--prompt-seconds", type=float, help="use only the first S seconds of the prompt")
+    p.add_argument("--style", help="MIDI whose style to use (style-transfer, interpolate, unconditional)")
+    p.add_argument("--chords", help='chord progression for edit-harmony, e.g. "Dm7 G7 Cmaj7 Cmaj7"')
+    p.add_argument("--strength", type=float, default=0.6, help="how far to re-noise (style-transfer, edit-harmony)")
+    p.add_argument("--creativity", type=float, default=0.5, help="improvise: 0 close to the prompt .. 1 free")
+    p.add_argument("--variations", type=int, default=3, help="improvise: how many")
+    p.add_argument("--alphas", default="0,0.25,0.5,0.75,1", help="interpolate: style mix values")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds of music to add")
     p.add_argument("--out", required=True)
     p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--steps", type=int, default=50, help="denoising steps")
+    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 deterministic .. 1)")
+    p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (1 = none)")
+    p.add_argument("--no-cache", action="store_true", help="decode without the KV cache (slower; same output)")
+    p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--live", action="store_true", help="also play on a MIDI port (mido + python-rtmidi)")
     p.add_argument("--port", help="MIDI output port name (default: a virtual port 'TatumFlow')")
@@ -464,9 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "over PercePiano and print mean r, R2, within-excerpt r and the "
                                    "per-dimension table.")
     p.add_argument("--protocol", required=True, choices=["excerpt", "player", "paper-performer", "paper-piece"])
-    p.add_argument("--model", default="extra-trees")
+    p.add_argument("--model", default="extra-trees",
+                   help="mean, ridge, random-forest, extra-trees, extra-trees-compact, note-transformer, ast, "
+                        "ast-ssast, hybrid, hybrid-ast, hand-mlp; join names with '+' to average them")
     p.add_argument("--data", type=Path, help="the PercePiano folder (default: ../shared/data/percepiano)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=1, help="average this many seeds of each model (an ensemble)")
     p.add_argument("--bootstrap", type=int, default=1000, help="cluster-bootstrap resamples (0: none)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", type=Path, help="also write the full result as JSON")

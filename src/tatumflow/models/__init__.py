@@ -2,11 +2,15 @@
 
 from .music_rnn import MusicRNN, MusicRNNConfig, NoteWindowDataset
 
+from .tatumflow import TatumFlow, TatumFlowConfig
+
 REGISTRY = {
     "music_rnn": (MusicRNNConfig, MusicRNN),
+    "tatumflow": (TatumFlowConfig, TatumFlow),
 }
 
-__all__ = ["REGISTRY", "MusicRNN", "MusicRNNConfig", "NoteWindowDataset", "from_checkpoint"]
+__all__ = ["REGISTRY", "MusicRNN", "MusicRNNConfig", "NoteWindowDataset", "TatumFlow", "TatumFlowConfig",
+           "from_checkpoint"]
 
 
 def from_checkpoint(path, *, ema: bool = True):

@@ -33,9 +33,21 @@ def build(cfg: dict, store: "str | os.PathLike"):
     if family not in REGISTRY:
         raise ConfigError(f"model.family must be one of {sorted(REGISTRY)}, got {family!r}")
     cfg_cls, model_cls = REGISTRY[family]
+    if family == "tatumflow":  # a preset, then the store's tokenizer (the model must read its tokens)
+        from ..data import TokenStore
+        from ..models.tatumflow import PRESETS
+
+        name = model_cfg.pop("preset", None)
+        if name is not None and name not in PRESETS:
+            raise ConfigError(f"model.preset must be one of {sorted(PRESETS)}, got {name!r}")
+        tok = TokenStore(store).tokenizer_config
+        from ..tokenizer import PerformanceTokenizer
+
+        model_cfg = {**(PRESETS[name] if name else {}), **model_cfg,
+                     "vocab_size": PerformanceTokenizer(tok).vocab_size, "tokenizer": tok.to_dict()}
     try:
         mcfg = cfg_cls(**model_cfg)
-    except TypeError as exc:
+    except (TypeError, TatumFlowError) as exc:
         raise ConfigError(f"model section: {exc}") from None
     seed = int(cfg["train"].get("seed", 0))
     torch.manual_seed(seed)
@@ -45,6 +57,16 @@ def build(cfg: dict, store: "str | os.PathLike"):
 
         train = NoteWindowDataset(store, split="train", seq_len=mcfg.seq_len)
         val = NoteWindowDataset(store, split="val", seq_len=mcfg.seq_len)
+    elif family == "tatumflow":
+        from ..data.dataset import TokenWindowDataset
+        from ..tokenizer.augment import Augmentation
+
+        data_cfg = dict(cfg.get("data") or {})
+        aug = data_cfg.get("augment")
+        augment = Augmentation(**{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}) if aug else None
+        train = TokenWindowDataset(store, split=data_cfg.get("train_split", "train"), seq_len=mcfg.seq_len,
+                                   augment=augment, seed=seed)
+        val = TokenWindowDataset(store, split=data_cfg.get("val_split", "val"), seq_len=mcfg.seq_len, seed=seed + 1)
     else:  # pragma: no cover - every registered family is handled above
         raise ConfigError(f"no data pipeline for family {family!r}")
     return model, train, val

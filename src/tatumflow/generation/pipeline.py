@@ -1,0 +1,360 @@
+"""Every TatumFlow generation mode behind one object.
+
+>>> pipe = GenerationPipeline.from_checkpoint("runs/tatumflow_tiny/step-0002000")
+>>> perf = pipe.continuation(prompt, seconds=20, seed=1)
+
+Modes: :meth:`unconditional`, :meth:`continuation`, :meth:`style_transfer`,
+:meth:`improvise`, :meth:`edit_harmony`, :meth:`interpolate`. Each is
+deterministic for a given seed and returns Performances whose tokens obey the
+grammar (constrained decoding, :mod:`.constrained`).
+
+How the latents are made: new music starts from noise and is denoised (DDIM or
+DDPM, classifier-free guidance on style and theory); a prompt's latents are
+kept and the rest inpainted (at every step the known latents are replaced by
+their noised values); transformations noise a piece's latents to a step set by
+``strength`` and denoise them under the new condition. The causal decoder then
+writes tokens left to right (KV cache), conditioned on the latents and style;
+music longer than one window continues from the last half window.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..diffusion import DDIMSampler, DDPMSampler, guided
+from ..errors import TatumFlowError
+from ..nn import KVCache
+from ..performance import Performance
+from ..tokenizer import PerformanceTokenizer, TokenizerConfig
+from .constrained import GrammarState, sample_next
+
+MODES = ("unconditional", "continuation", "style-transfer", "improvise", "edit-harmony", "interpolate")
+
+_QUALITIES = {
+    "": (0, 4, 7), "maj": (0, 4, 7), "M": (0, 4, 7), "m": (0, 3, 7), "min": (0, 3, 7), "-": (0, 3, 7),
+    "7": (0, 4, 7, 10), "dom7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "M7": (0, 4, 7, 11), "^7": (0, 4, 7, 11),
+    "m7": (0, 3, 7, 10), "min7": (0, 3, 7, 10), "-7": (0, 3, 7, 10), "mmaj7": (0, 3, 7, 11),
+    "m7b5": (0, 3, 6, 10), "ø": (0, 3, 6, 10), "ø7": (0, 3, 6, 10), "dim": (0, 3, 6), "o": (0, 3, 6),
+    "dim7": (0, 3, 6, 9), "o7": (0, 3, 6, 9), "aug": (0, 4, 8), "+": (0, 4, 8), "6": (0, 4, 7, 9),
+    "m6": (0, 3, 7, 9), "sus": (0, 5, 7), "sus4": (0, 5, 7), "sus2": (0, 2, 7), "7sus4": (0, 5, 7, 10),
+    "9": (0, 4, 7, 10, 14), "maj9": (0, 4, 7, 11, 14), "m9": (0, 3, 7, 10, 14), "7b9": (0, 4, 7, 10, 13),
+    "7#9": (0, 4, 7, 10, 15), "11": (0, 4, 7, 10, 14, 17), "m11": (0, 3, 7, 10, 14, 17),
+    "13": (0, 4, 7, 10, 14, 21), "7#11": (0, 4, 7, 10, 18), "add9": (0, 4, 7, 14),
+}
+_ROOTS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def parse_chord(symbol: str) -> tuple[int, tuple[int, ...]]:
+    """``"Dm7"`` -> (root pitch class 2, intervals (0, 3, 7, 10)); a slash bass is ignored."""
+    m = re.fullmatch(r"([A-Ga-g])([#b]?)([^/]*)(?:/[A-Ga-g][#b]?)?", symbol.strip())
+    if not m or m.group(3) not in _QUALITIES:
+        raise TatumFlowError(f"chord {symbol!r}: not a chord symbol this parser knows "
+                             f"(root A-G, optional # or b, then one of {', '.join(q or 'maj' for q in _QUALITIES)})")
+    root = (_ROOTS[m.group(1).upper()] + {"#": 1, "b": -1, "": 0}[m.group(2)]) % 12
+    return root, _QUALITIES[m.group(3)]
+
+
+def parse_progression(text: str) -> list[tuple[int, tuple[int, ...]]]:
+    chords = [parse_chord(s) for s in re.split(r"[\s|,]+", text.strip()) if s]
+    if not chords:
+        raise TatumFlowError("the chord progression is empty")
+    return chords
+
+
+@dataclass
+class Sampling:
+    """Decoding and denoising settings shared by every mode."""
+
+    temperature: float = 1.0
+    top_k: Optional[int] = None
+    top_p: Optional[float] = 0.95
+    min_p: Optional[float] = None
+    steps: int = 50               # denoising steps (<= the model's diffusion steps)
+    sampler: str = "ddim"         # ddim | ddpm
+    eta: float = 0.0              # DDIM stochasticity (0 deterministic .. 1 DDPM-like)
+    guidance: float = 2.0         # classifier-free guidance weight (1 = none)
+    use_cache: bool = True
+
+    def filters(self) -> dict:
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p}
+
+
+@dataclass
+class Result:
+    performance: Performance
+    ids: np.ndarray
+    grammar_errors: int
+    info: dict = field(default_factory=dict)
+
+
+class GenerationPipeline:
+    def __init__(self, model, tokenizer: Optional[PerformanceTokenizer] = None, device: "str | torch.device" = "cpu"):
+        self.model = model.eval()
+        cfg = model.config
+        self.tok = tokenizer or PerformanceTokenizer(TokenizerConfig.from_dict(cfg.tokenizer) if cfg.tokenizer else None)
+        if self.tok.vocab_size != cfg.vocab_size:
+            raise TatumFlowError(f"tokenizer has {self.tok.vocab_size} tokens, the model {cfg.vocab_size}")
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.L, self.span = cfg.seq_len, cfg.span
+
+    @classmethod
+    def from_checkpoint(cls, path: "str | Path", device: str = "auto") -> "GenerationPipeline":
+        from ..models import from_checkpoint
+        from ..training.trainer import select_device
+
+        model, state = from_checkpoint(path)
+        if state.get("family") != "tatumflow":
+            raise TatumFlowError(f"{path}: a {state.get('family')} checkpoint, not a TatumFlow one")
+        return cls(model, device=select_device(device))
+
+    # ------------------------------------------------------------ pieces
+    def tokens(self, perf: Performance) -> list[int]:
+        if len(perf) == 0:
+            raise TatumFlowError("the input performance has no notes")
+        return self.tok.encode(perf, sos=True, eos=False).tolist()
+
+    def _window(self, ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = list(ids)[: self.L]
+        x = torch.full((1, self.L), self.tok.vocab.pad_id, dtype=torch.long)
+        x[0, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        keep = torch.zeros(1, self.L, dtype=torch.bool)
+        keep[0, : len(ids)] = True
+        return x.to(self.device), keep.to(self.device)
+
+    @torch.no_grad()
+    def analyse(self, ids: Sequence[int]) -> dict:
+        """Style mean, latent means, per-span theory (raw families) of one window."""
+        x, keep = self._window(ids)
+        (s_mu, _), (z_mu, _) = self.model.encode(x, keep)
+        return {"style": s_mu, "latents": z_mu, "theory_raw": self.model.theory.raw(x),
+                "spans": int(keep.sum()) // self.span}
+
+    def _theory(self, raw: list[torch.Tensor], known_spans: Optional[int] = None) -> torch.Tensor:
+        th, _ = self.model.theory(raw)
+        if known_spans is not None:  # spans with no music yet get the unconditional (null) theory
+            th = th.clone()
+            th[:, known_spans:] = self.model.null_theory
+        return th
+
+    def _sampler(self, s: Sampling):
+        m = self.model
+        if s.sampler == "ddim":
+            smp = DDIMSampler(m.schedule, m.config.prediction, eta=s.eta)
+        elif s.sampler == "ddpm":
+            smp = DDPMSampler(m.schedule, m.config.prediction)
+        else:
+            raise TatumFlowError(f"sampler must be ddim or ddpm, got {s.sampler!r}")
+        smp.set_timesteps(min(s.steps, m.schedule.num_steps))
+        return smp
+
+    @torch.no_grad()
+    def sample_latents(self, cond: Optional[dict], s: Sampling, gen: torch.Generator, *, batch: int = 1,
+                       start: Optional[torch.Tensor] = None, strength: float = 1.0,
+                       known: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Latents (B, n, D) by denoising: from noise, or from ``start`` noised to
+        ``strength`` (0..1 of the schedule); ``known`` (B, k, D) fixes the first
+        k latents (inpainting)."""
+        m = self.model
+        n, D = m.config.n_latents, m.config.latent_dim
+        smp = self._sampler(s)
+        steps = smp.timesteps.tolist()
+        noise = torch.randn((batch, n, D), generator=gen).to(self.device)
+        if start is not None:  # start at the grid step nearest below the strength
+            t0 = max([t for t in steps if t <= round(strength * (m.schedule.num_steps - 1))] or [steps[-1]])
+            x = m.schedule.add_noise(start, noise, torch.full((batch,), t0, device=self.device))
+        else:
+            x, t0 = noise, steps[0]
+        predict = guided(m.denoise, s.guidance)
+        for t in steps:
+            if t > t0:
+                continue
+            tt = torch.full((batch,), t, dtype=torch.long, device=self.device)
+            x = smp.step(predict(x, tt, cond), t, x, generator=gen)
+            prev = smp._prev(t)
+            if known is not None and prev >= 0:  # inpainting: the known latents, noised to the next level
+                kn = torch.randn(known.shape, generator=gen).to(self.device)
+                x[:, : known.shape[1]] = m.schedule.add_noise(known, kn, torch.full((batch,), prev, device=self.device))
+        if known is not None:
+            x[:, : known.shape[1]] = known
+        return x
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, style: torch.Tensor, history: list[int], state: GrammarState,
+               s: Sampling, gen: torch.Generator, *, context: int, max_new: int, until_step: Optional[int] = None
+               ) -> list[int]:
+        """Write up to ``max_new`` tokens after the last ``context`` tokens of
+        ``history`` (the window's prefix), stopping once the music reaches
+        ``until_step`` (tokenizer steps). Returns the new tokens."""
+        m = self.model
+        prefix = torch.tensor(history[-context:], dtype=torch.long, device=self.device)[None]
+        new: list[int] = []
+        cache = KVCache() if s.use_cache else None
+        seq = prefix
+        logits = m.decode_logits(prefix, latents, style, cache=cache)[:, -1]
+        for _ in range(max_new):
+            if until_step is not None and int(state.time[0]) >= until_step:
+                break
+            tok = sample_next(logits, state.mask(), gen, **s.filters())
+            state.update(tok)
+            new.append(int(tok[0]))
+            if len(new) == max_new:
+                break
+            if cache is not None:
+                logits = m.decode_logits(tok[:, None], latents, style, cache=cache, offset=seq.shape[1])[:, -1]
+                seq = torch.cat([seq, tok[:, None]], 1)
+            else:
+                seq = torch.cat([seq, tok[:, None]], 1)
+                logits = m.decode_logits(seq, latents, style)[:, -1]
+        return new
+
+    def _finish(self, history: list[int], state: GrammarState, info: dict) -> Result:
+        ids = history + state.finish()[0]
+        perf = self.tok.decode(np.array(ids))
+        return Result(perf, np.array(ids), self.tok.grammar_errors(np.array(ids)), info)
+
+    def _generate(self, history: list[int], style: torch.Tensor, seconds: float, s: Sampling, gen: torch.Generator,
+                  *, theory_raw: Optional[list] = None) -> tuple[list[int], GrammarState]:
+        """Extend ``history`` by ``seconds`` of music, window by window."""
+        m = self.model
+        state = GrammarState(self.tok, 1, self.device)
+        state.feed(torch.tensor([history[1:]], dtype=torch.long, device=self.device))
+        target = int(state.time[0]) + int(round(seconds / self.tok.config.time_step))
+        first = True
+        while int(state.time[0]) < target:
+            keep_len = self.L // 2 if not first else min(len(history), self.L - self.span)
+            ctx = history[-keep_len:] if len(history) > keep_len else list(history)
+            k = len(ctx) // self.span
+            a = self.analyse(ctx)
+            raw = a["theory_raw"] if theory_raw is None else theory_raw
+            cond = {"theory": self._theory(raw, known_spans=k), "style": style}
+            lat = self.sample_latents(cond, s, gen, known=a["latents"][:, :k] if k else None)
+            before = len(history)
+            history += self.decode(lat, style, history, state, s, gen, context=len(ctx), max_new=self.L - len(ctx),
+                                   until_step=target)
+            first = False
+            if len(history) == before:  # nothing could be added (cannot happen with a sane grammar)
+                break
+        return history, state
+
+    # ------------------------------------------------------------ modes
+    def _gen(self, seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(int(seed))
+
+    def sample_style(self, gen: torch.Generator) -> torch.Tensor:
+        return torch.randn((1, self.model.config.style_dim), generator=gen).to(self.device)
+
+    @torch.no_grad()
+    def unconditional(self, seconds: float = 20.0, *, style: Optional[torch.Tensor] = None, seed: int = 0,
+                      sampling: Optional[Sampling] = None) -> Result:
+        s, gen = sampling or Sampling(), self._gen(seed)
+        style = self.sample_style(gen) if style is None else style.to(self.device)
+        history, state = self._generate([self.tok.vocab.sos_id], style, seconds, s, gen)
+        return self._finish(history, state, {"mode": "unconditional", "seed": seed})
+
+    @torch.no_grad()
+    def continuation(self, prompt: Performance, seconds: float = 20.0, *, seed: int = 0,
+                     sampling: Optional[Sampling] = None) -> Result:
+        s, gen = sampling or Sampling(), self._gen(seed)
+        history = self.tokens(prompt)
+        style = self.analyse(history[-self.L:])["style"]
+        n_prompt = len(history)
+        history, state = self._generate(history, style, seconds, s, gen)
+        return self._finish(history, state, {"mode": "continuation", "seed": seed, "prompt_tokens": n_prompt})
+
+    def _transform(self, ids: list[int], style: torch.Tensor, strength: float, s: Sampling, gen: torch.Generator,
+                   theory_raw: Optional[list] = None) -> tuple[list[int], GrammarState]:
+        """Noise a window's latents to ``strength``, denoise under (style, theory), decode it anew."""
+        if not 0.0 < strength <= 1.0:
+            raise TatumFlowError(f"strength must be in (0, 1], got {strength}")
+        a = self.analyse(ids)
+        raw = a["theory_raw"] if theory_raw is None else theory_raw
+        cond = {"theory": self._theory(raw, known_spans=max(a["spans"], 1)), "style": style}
+        lat = self.sample_latents(cond, s, gen, start=a["latents"], strength=strength)
+        state = GrammarState(self.tok, 1, self.device)
+        history = [self.tok.vocab.sos_id]
+        steps = self.tok.decode(np.array(ids)).end / self.tok.config.time_step
+        history += self.decode(lat, style, history, state, s, gen, context=1, max_new=self.L - 1,
+                               until_step=int(steps))
+        return history, state
+
+    @torch.no_grad()
+    def style_transfer(self, content: Performance, style_source: Performance, strength: float = 0.6, *,
+                       seed: int = 0, sampling: Optional[Sampling] = None) -> Result:
+        s, gen = sampling or Sampling(), self._gen(seed)
+        style = self.analyse(self.tokens(style_source)[: self.L])["style"]
+        history, state = self._transform(self.tokens(content)[: self.L], style, strength, s, gen)
+        return self._finish(history, state, {"mode": "style-transfer", "seed": seed, "strength": strength})
+
+    @torch.no_grad()
+    def improvise(self, prompt: Performance, creativity: float = 0.5, variations: int = 3, *, seed: int = 0,
+                  sampling: Optional[Sampling] = None) -> list[Result]:
+        """Variations on a prompt: ``creativity`` (0..1) widens the style sampling
+        around the prompt's style and deepens the denoising (strength 0.2..0.9)."""
+        if not 0.0 <= creativity <= 1.0:
+            raise TatumFlowError(f"creativity must be in [0, 1], got {creativity}")
+        s = sampling or Sampling()
+        ids = self.tokens(prompt)[: self.L]
+        base = self.analyse(ids)["style"]
+        out = []
+        for v in range(variations):
+            gen = self._gen(seed * 1000 + v)
+            style = base + creativity * self.sample_style(gen)
+            history, state = self._transform(ids, style, 0.2 + 0.7 * creativity, s, gen)
+            out.append(self._finish(history, state, {"mode": "improvise", "seed": seed, "variation": v,
+                                                     "creativity": creativity}))
+        return out
+
+    def chord_theory(self, chords: list[tuple[int, tuple[int, ...]]], spans: int) -> torch.Tensor:
+        """Harmony features (raw, per span) of block chords of the progression, the
+        chords spread evenly over ``spans`` spans."""
+        per = []
+        for j in range(spans):
+            root, iv = chords[min(len(chords) - 1, j * len(chords) // spans)]
+            pitches = [48 + root + i for i in iv]
+            on = np.repeat([0.0, 0.5, 1.0], len(pitches))
+            perf = Performance.from_arrays(on, on + 0.45, np.tile(pitches, 3), np.full(len(on), 80))
+            ids = self.tok.encode(perf, sos=False, eos=False)[: self.span]
+            per.append(np.pad(ids, (0, self.span - len(ids)), constant_values=self.tok.vocab.pad_id))
+        x = torch.tensor(np.concatenate(per), dtype=torch.long)[None]
+        return self.model.theory.raw(x)[0].to(self.device)
+
+    @torch.no_grad()
+    def edit_harmony(self, piece: Performance, chords: str, strength: float = 0.6, *, seed: int = 0,
+                     sampling: Optional[Sampling] = None) -> Result:
+        """Keep the piece's style, melody, rhythm and dynamics features; impose
+        the chord progression (text, e.g. ``"Dm7 G7 Cmaj7 Cmaj7"``) on its harmony."""
+        s, gen = sampling or Sampling(), self._gen(seed)
+        prog = parse_progression(chords)
+        ids = self.tokens(piece)[: self.L]
+        a = self.analyse(ids)
+        raw = list(a["theory_raw"])
+        spans = max(a["spans"], 1)
+        harmony = raw[0].clone()
+        harmony[:, :spans] = self.chord_theory(prog, spans)[:spans]
+        raw[0] = harmony
+        history, state = self._transform(ids, a["style"], strength, s, gen, theory_raw=raw)
+        return self._finish(history, state, {"mode": "edit-harmony", "seed": seed, "chords": chords,
+                                             "strength": strength})
+
+    @torch.no_grad()
+    def interpolate(self, a: Performance, b: Performance, alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+                    seconds: float = 15.0, *, seed: int = 0, sampling: Optional[Sampling] = None) -> list[Result]:
+        """New music in styles between those of ``a`` (alpha 0) and ``b`` (alpha 1);
+        the same seed for every alpha, so only the style changes."""
+        s = sampling or Sampling()
+        sa = self.analyse(self.tokens(a)[: self.L])["style"]
+        sb = self.analyse(self.tokens(b)[: self.L])["style"]
+        out = []
+        for al in alphas:
+            gen = self._gen(seed)
+            style = (1 - al) * sa + al * sb
+            history, state = self._generate([self.tok.vocab.sos_id], style, seconds, s, gen)
+            out.append(self._finish(history, state, {"mode": "interpolate", "seed": seed, "alpha": float(al)}))
+        return out

@@ -1,0 +1,344 @@
+"""TatumFlow: hierarchical latent diffusion over expressive piano tokens.
+
+One window of ``seq_len`` tokens is modelled at two levels:
+
+* **Latents** — a bidirectional encoder reads the tokens; every ``span`` tokens
+  are pooled into one latent vector (``latent_dim``), with a Gaussian posterior
+  (unit-scale mean, learned spread, a small KL) so the latent space is smooth.
+* **Tokens** — a causal decoder predicts each token from the tokens before it,
+  cross-attending to the latents (the plan of the whole window) and conditioned
+  on the style vector. Decoding is left to right, so a prompt can be continued
+  token by token with a KV cache (seed 001's bidirectional decoder could not).
+
+Alongside:
+
+* **Theory encoder** — the real harmony, melody, rhythm and dynamics features of
+  :mod:`tatumflow.features` (torch batch face), computed for the tokens of each
+  latent's span, each family projected (128, 128, 64, 64) and fused to
+  ``theory_dim``; an orthogonality loss pushes the four component embeddings
+  apart (squared cross-correlation over the batch, which is defined for
+  components of different widths, unlike the seed's cosine).
+* **Style VAE** — pooled token embeddings -> 128 -> (mu, logvar) of a 64-d style.
+* **Denoiser** — DiT blocks with AdaLN-Zero modulation from the diffusion step
+  and the style; the per-span theory embedding is added to the noisy latents;
+  multi-scale attention at scales 1, 2, 4. Trained on the (detached) latent
+  means with the noise (or v) as target; condition dropout (~10%) teaches the
+  unconditional branch used by classifier-free guidance.
+
+Loss: ``w_recon * CE + w_diff * diffusion + w_kl * KL(style) + w_orth * orth
++ w_latent_kl * KL(latents)``; defaults 1.0 / 0.5 / 0.1 / 0.2 / 1e-3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..diffusion import NoiseSchedule
+from ..errors import TatumFlowError
+from ..nn import MLP, CausalDecoderBlock, DiTBlock, KVCache, modulate, timestep_embedding
+from ..training.trainer import StepOutput
+
+THEORY_FAMILIES = ("harmony", "melody", "rhythm", "dynamics")
+
+
+@dataclass
+class TatumFlowConfig:
+    vocab_size: int = 715
+    seq_len: int = 512
+    span: int = 32                 # tokens per latent
+    d_model: int = 256
+    n_heads: int = 4
+    latent_dim: int = 256
+    enc_layers: int = 2
+    dit_layers: int = 4
+    dec_layers: int = 4
+    dit_width: int = 0             # 0: d_model
+    style_dim: int = 64
+    style_hidden: int = 128
+    theory_dims: tuple = (128, 128, 64, 64)
+    theory_dim: int = 512
+    scales: tuple = (1, 2, 4)      # multi-scale attention; (1,) is plain attention
+    dropout: float = 0.1
+    diffusion_steps: int = 1000
+    schedule: str = "cosine"
+    prediction: str = "eps"        # eps | v
+    cond_dropout: float = 0.1
+    w_recon: float = 1.0
+    w_diff: float = 0.5
+    w_kl: float = 0.1
+    w_orth: float = 0.2
+    w_latent_kl: float = 1e-3
+    tokenizer: dict = field(default_factory=dict)   # the tokenizer config (the theory encoder decodes tokens)
+
+    def __post_init__(self) -> None:
+        self.theory_dims, self.scales = tuple(self.theory_dims), tuple(self.scales)
+        if self.seq_len % self.span:
+            raise TatumFlowError(f"seq_len {self.seq_len} must be a multiple of span {self.span}")
+        if self.d_model % self.n_heads or self.width % self.n_heads:
+            raise TatumFlowError(f"widths {self.d_model}/{self.width} must divide by n_heads {self.n_heads}")
+        if self.prediction not in ("eps", "v"):
+            raise TatumFlowError(f"prediction must be eps or v, got {self.prediction!r}")
+        if len(self.theory_dims) != len(THEORY_FAMILIES):
+            raise TatumFlowError(f"theory_dims needs {len(THEORY_FAMILIES)} widths {THEORY_FAMILIES}")
+
+    @property
+    def width(self) -> int:
+        return self.dit_width or self.d_model
+
+    @property
+    def n_latents(self) -> int:
+        return self.seq_len // self.span
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["theory_dims"], d["scales"] = list(self.theory_dims), list(self.scales)
+        return d
+
+
+#: Seed 001's table (hidden / latent / layers / heads); the layer split between
+#: encoder, denoiser and decoder is ours, chosen to land on ~45M / ~110M / ~350M.
+PRESETS: dict[str, dict] = {
+    "tiny": dict(seq_len=256, span=16, d_model=128, n_heads=4, latent_dim=64, enc_layers=1, dit_layers=2,
+                 dec_layers=2, theory_dim=256),
+    "small": dict(seq_len=1024, span=32, d_model=384, n_heads=6, latent_dim=192, enc_layers=4, dit_layers=5,
+                  dec_layers=8),
+    "base": dict(seq_len=1024, span=32, d_model=512, n_heads=8, latent_dim=256, enc_layers=4, dit_layers=8,
+                 dec_layers=10),
+    "large": dict(seq_len=1024, span=32, d_model=768, n_heads=12, latent_dim=384, enc_layers=6, dit_layers=12,
+                  dec_layers=13),
+}
+
+
+def preset(name: str, **overrides) -> TatumFlowConfig:
+    if name not in PRESETS:
+        raise TatumFlowError(f"unknown TatumFlow preset {name!r}; available: {', '.join(PRESETS)}")
+    return TatumFlowConfig(**{**PRESETS[name], **overrides})
+
+
+class TheoryEncoder(nn.Module):
+    """Per-span theory features -> four component embeddings -> fused embedding."""
+
+    def __init__(self, cfg: TatumFlowConfig):
+        super().__init__()
+        from ..features.torch_face import TheoryFeatures
+        from ..tokenizer import PerformanceTokenizer, TokenizerConfig
+
+        tok = PerformanceTokenizer(TokenizerConfig.from_dict(cfg.tokenizer) if cfg.tokenizer else None)
+        if tok.vocab_size != cfg.vocab_size:
+            raise TatumFlowError(f"the tokenizer has {tok.vocab_size} tokens, the model {cfg.vocab_size}")
+        self.features = TheoryFeatures(tok)
+        probe = self.features(torch.zeros(1, 8, dtype=torch.long, device="cpu"), torch.float32)
+        self.in_dims = [probe[f].shape[-1] for f in THEORY_FAMILIES]
+        self.proj = nn.ModuleList(nn.Sequential(nn.LayerNorm(i), nn.Linear(i, o), nn.GELU())
+                                  for i, o in zip(self.in_dims, cfg.theory_dims))
+        self.fuse = nn.Sequential(nn.Linear(sum(cfg.theory_dims), cfg.theory_dim), nn.LayerNorm(cfg.theory_dim))
+        self.span = cfg.span
+
+    @torch.no_grad()
+    def raw(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """The four families of every span's tokens, (B, n, D_f) each, signed-log compressed."""
+        B, L = ids.shape
+        n = L // self.span
+        f = self.features(ids[:, : n * self.span].reshape(B * n, self.span).cpu(), torch.float32)
+        return [(torch.sign(f[k]) * torch.log1p(f[k].abs())).reshape(B, n, -1).to(ids.device) for k in THEORY_FAMILIES]
+
+    def forward(self, raw: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        parts = [p(x) for p, x in zip(self.proj, raw)]
+        return self.fuse(torch.cat(parts, -1)), parts
+
+
+def orthogonality_loss(parts: list[torch.Tensor], keep: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean squared cross-correlation between every pair of component embeddings
+    (each standardised over the batch): 0 when the components are uncorrelated."""
+    xs = []
+    for p in parts:
+        p = p.reshape(-1, p.shape[-1])
+        if keep is not None:
+            p = p[keep.reshape(-1)]
+        p = p - p.mean(0)
+        xs.append(p / (p.std(0, unbiased=False) + 1e-4))
+    n = max(1, xs[0].shape[0])
+    loss = xs[0].new_zeros(())
+    pairs = 0
+    for i in range(len(xs)):
+        for j in range(i + 1, len(xs)):
+            loss = loss + ((xs[i].T @ xs[j]) / n).pow(2).mean()
+            pairs += 1
+    return loss / max(pairs, 1)
+
+
+class StyleVAE(nn.Module):
+    def __init__(self, d: int, hidden: int, style_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d, hidden), nn.GELU())
+        self.mu = nn.Linear(hidden, style_dim)
+        self.logvar = nn.Linear(hidden, style_dim)
+
+    def forward(self, pooled: torch.Tensor):
+        h = self.net(pooled)
+        return self.mu(h), self.logvar(h).clamp(-10, 10)
+
+
+def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) summed over the last dim."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+class TatumFlow(nn.Module):
+    family = "tatumflow"
+
+    def __init__(self, config: TatumFlowConfig):
+        super().__init__()
+        self.config = cfg = config
+        self.scalars: dict[str, float] = {}
+        d, w = cfg.d_model, cfg.width
+        self.embed = nn.Embedding(cfg.vocab_size, d)
+        self.pos = nn.Embedding(cfg.seq_len, d)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.pos.weight, std=0.02)
+        self.theory = TheoryEncoder(cfg)
+        self.style = StyleVAE(d, cfg.style_hidden, cfg.style_dim)
+        layer = nn.TransformerEncoderLayer(d, cfg.n_heads, 4 * d, cfg.dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.enc_layers, enable_nested_tensor=False)
+        self.enc_norm = nn.LayerNorm(d)
+        self.to_latent = nn.Linear(d, 2 * cfg.latent_dim)
+        # Denoiser.
+        self.den_in = nn.Linear(cfg.latent_dim, w)
+        self.den_pos = nn.Parameter(torch.zeros(cfg.n_latents, w))
+        self.theory_in = nn.Linear(cfg.theory_dim, w)
+        self.null_theory = nn.Parameter(torch.zeros(cfg.theory_dim))
+        self.t_embed = MLP(w, 1)
+        self.style_cond = nn.Linear(cfg.style_dim, w)
+        self.blocks = nn.ModuleList(DiTBlock(w, cfg.n_heads, w, cfg.scales, cfg.dropout) for _ in range(cfg.dit_layers))
+        self.den_norm = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
+        self.den_ada = nn.Sequential(nn.SiLU(), nn.Linear(w, 2 * w))
+        self.den_out = nn.Linear(w, cfg.latent_dim)
+        for m in (self.den_ada[1], self.den_out):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.den_pos, std=0.02)
+        # Decoder.
+        self.memory_in = nn.Sequential(nn.Linear(cfg.latent_dim, d), nn.LayerNorm(d))
+        self.memory_pos = nn.Parameter(torch.zeros(cfg.n_latents, d))
+        nn.init.trunc_normal_(self.memory_pos, std=0.02)
+        self.style_dec = nn.Linear(cfg.style_dim, d)
+        self.decoder = nn.ModuleList(CausalDecoderBlock(d, cfg.n_heads, cfg.dropout) for _ in range(cfg.dec_layers))
+        self.dec_norm = nn.LayerNorm(d)
+        self.schedule = NoiseSchedule(cfg.diffusion_steps, cfg.schedule)
+
+    # ------------------------------------------------------------ parts
+    def token_embeddings(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        pos = torch.arange(offset, offset + ids.shape[1], device=ids.device).clamp_max(self.config.seq_len - 1)
+        return self.embed(ids) + self.pos(pos)[None]
+
+    def span_keep(self, keep: torch.Tensor) -> torch.Tensor:
+        B, L = keep.shape
+        return keep[:, : L - L % self.config.span].reshape(B, -1, self.config.span).any(-1)
+
+    def encode(self, ids: torch.Tensor, keep: Optional[torch.Tensor] = None):
+        """Tokens -> style (mu, logvar) and latent posterior (mean, logvar), (B, n, latent_dim)."""
+        keep = keep if keep is not None else torch.ones_like(ids, dtype=torch.bool)
+        h = self.token_embeddings(ids)
+        w = keep.to(h.dtype)[..., None]
+        style_mu, style_lv = self.style((h * w).sum(1) / w.sum(1).clamp_min(1.0))
+        e = self.enc_norm(self.encoder(h, src_key_padding_mask=~keep))
+        B, L, d = e.shape
+        s = self.config.span
+        n = L // s
+        ws = w[:, : n * s].reshape(B, n, s, 1)
+        pooled = (e[:, : n * s].reshape(B, n, s, d) * ws).sum(2) / ws.sum(2).clamp_min(1.0)
+        mu, lv = self.to_latent(pooled).chunk(2, -1)
+        mu = F.layer_norm(mu, mu.shape[-1:])  # unit-scale latent means: a fixed scale for the diffusion
+        return (style_mu, style_lv), (mu, lv.clamp(-10, 4))
+
+    def theory_embedding(self, ids: torch.Tensor):
+        return self.theory(self.theory.raw(ids))
+
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Optional[dict]) -> torch.Tensor:
+        """The denoiser's prediction (noise or v) for latents ``x`` at steps ``t``.
+        ``cond``: ``{"theory": (B, n, theory_dim), "style": (B, style_dim)}``,
+        either entry optional; ``None`` is the unconditional branch."""
+        B, n, _ = x.shape
+        theory = cond.get("theory") if cond else None
+        style = cond.get("style") if cond else None
+        if theory is None:
+            theory = self.null_theory.expand(B, n, -1)
+        h = self.den_in(x) + self.den_pos[:n] + self.theory_in(theory)
+        c = self.t_embed(timestep_embedding(t, self.config.width).to(h.dtype))
+        if style is not None:
+            c = c + self.style_cond(style)
+        keep = cond.get("keep") if cond else None
+        for blk in self.blocks:
+            h = blk(h, c, keep)
+        shift, scale = self.den_ada(c).chunk(2, -1)
+        return self.den_out(modulate(self.den_norm(h), shift, scale))
+
+    def decode_logits(self, ids: torch.Tensor, latents: torch.Tensor, style: torch.Tensor,
+                      latent_keep: Optional[torch.Tensor] = None, cache: Optional[KVCache] = None,
+                      offset: int = 0) -> torch.Tensor:
+        """Next-token logits at every position of ``ids`` (positions from ``offset``)."""
+        mem = self.memory_in(latents) + self.memory_pos[: latents.shape[1]]
+        x = self.token_embeddings(ids, offset) + self.style_dec(style)[:, None]
+        for i, blk in enumerate(self.decoder):
+            x = blk(x, mem, latent_keep, cache, i)
+        return F.linear(self.dec_norm(x), self.embed.weight)  # output tied to the token embedding
+
+    # ------------------------------------------------------------ training
+    def _drop_cond(self, theory: torch.Tensor, style: torch.Tensor):
+        """Condition dropout: each sample loses its theory and style together with
+        probability ``cond_dropout`` (the unconditional branch of guidance)."""
+        p = self.config.cond_dropout if self.training else 0.0
+        if p <= 0:
+            return theory, style
+        drop = torch.rand(theory.shape[0], device=theory.device) < p
+        theory = torch.where(drop[:, None, None], self.null_theory.to(theory.dtype), theory)
+        style = torch.where(drop[:, None], torch.zeros_like(style), style)
+        return theory, style
+
+    def losses(self, ids: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        (s_mu, s_lv), (z_mu, z_lv) = self.encode(ids, keep)
+        style = s_mu + torch.randn_like(s_mu) * (0.5 * s_lv).exp() if self.training else s_mu
+        z = z_mu + torch.randn_like(z_mu) * (0.5 * z_lv).exp() if self.training else z_mu
+        lkeep = self.span_keep(keep)
+        logits = self.decode_logits(ids[:, :-1], z, style, lkeep)
+        tgt = ids[:, 1:].masked_fill(~keep[:, 1:], -100)
+        recon = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
+        kl = kl_normal(s_mu, s_lv).mean()
+        lk = lkeep.to(z_mu.dtype)
+        latent_kl = (kl_normal(z_mu, z_lv) * lk).sum() / lk.sum().clamp_min(1.0) / cfg.latent_dim
+        theory, parts = self.theory_embedding(ids)
+        orth = orthogonality_loss(parts, lkeep)
+        # Diffusion on the latent means (detached: the denoiser follows the autoencoder).
+        x0 = z_mu.detach()
+        t = self.schedule.sample_timesteps(x0.shape[0], device=x0.device)
+        noise = torch.randn_like(x0)
+        x_t = self.schedule.add_noise(x0, noise, t)
+        th, st = self._drop_cond(theory, style.detach())
+        out = self.denoise(x_t, t, {"theory": th, "style": st, "keep": lkeep})
+        err = ((out.float() - self.schedule.target(x0, noise, t, cfg.prediction)) ** 2).mean(-1)
+        diff = (err * lk).sum() / lk.sum().clamp_min(1.0)
+        total = (cfg.w_recon * recon + cfg.w_diff * diff + self.scalars.get("kl_weight", 1.0) * cfg.w_kl * kl
+                 + cfg.w_orth * orth + cfg.w_latent_kl * latent_kl)
+        return {"loss": total, "recon": recon, "diffusion": diff, "kl": kl, "orth": orth, "latent_kl": latent_kl}
+
+    def training_step(self, batch) -> StepOutput:
+        ids, keep = batch["input_ids"], batch["attention_mask"]
+        parts = self.losses(ids, keep)
+        n = int(keep[:, 1:].sum())
+        return StepOutput(parts["loss"], {k: float(v.detach()) for k, v in parts.items() if k != "loss"}, n)
+
+    @torch.no_grad()
+    def validation_step(self, batch) -> StepOutput:
+        ids, keep = batch["input_ids"], batch["attention_mask"]
+        parts = self.losses(ids, keep)
+        n = int(keep[:, 1:].sum())
+        m = {k: float(v) for k, v in parts.items() if k != "loss"}
+        m["bits_per_token"] = m["recon"] / 0.6931471805599453
+        return StepOutput(parts["loss"], m, n)

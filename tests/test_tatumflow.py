@@ -1,0 +1,163 @@
+"""TatumFlow: building blocks, the model, presets, training, and every generation mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_performance
+from tatumflow.errors import TatumFlowError
+from tatumflow.generation.constrained import GrammarState, filter_logits
+from tatumflow.generation.pipeline import MODES, GenerationPipeline, Sampling, parse_chord, parse_progression
+from tatumflow.models.tatumflow import PRESETS, TatumFlow, orthogonality_loss, preset
+from tatumflow.nn import CausalDecoderBlock, DiTBlock, KVCache, MultiScaleAttention
+from tatumflow.tokenizer import PerformanceTokenizer
+
+TOK = PerformanceTokenizer()
+
+
+def tiny(**kw) -> TatumFlow:
+    torch.manual_seed(0)
+    return TatumFlow(preset("tiny", vocab_size=TOK.vocab_size, tokenizer=TOK.config.to_dict(), **kw))
+
+
+def test_preset_sizes_match_the_seed_table():
+    expected = {"small": 45e6, "base": 110e6, "large": 350e6}
+    for name, target in expected.items():
+        with torch.device("meta"):  # count without allocating
+            m = TatumFlow(preset(name, vocab_size=TOK.vocab_size))
+        n = sum(p.numel() for p in m.parameters())
+        assert abs(n - target) / target < 0.15, (name, n)
+        del m
+    assert set(PRESETS) == {"tiny", "small", "base", "large"}
+
+
+def test_multiscale_attention_respects_padding_and_dit_starts_as_identity():
+    torch.manual_seed(0)
+    att = MultiScaleAttention(32, 4, (1, 2, 4)).eval()
+    x = torch.randn(2, 12, 32)
+    keep = torch.ones(2, 12, dtype=torch.bool)
+    keep[1, 8:] = False
+    y = att(x, keep)
+    x2 = x.clone()
+    x2[1, 8:] = 100.0  # padding content must not matter ...
+    assert torch.allclose(att(x2, keep)[1, :8], y[1, :8], atol=1e-5)
+    x3 = x.clone()
+    x3[0, 11] += 1.0  # ... but real content anywhere does (bidirectional, all scales)
+    assert not torch.allclose(att(x3, keep)[0, :4], y[0, :4])
+    blk = DiTBlock(32, 4, 16)
+    assert torch.equal(blk(x, torch.randn(2, 16), keep), x)  # AdaLN-Zero: gates start closed
+
+
+def test_causal_decoder_kv_cache_equals_full_pass():
+    torch.manual_seed(0)
+    blocks = [CausalDecoderBlock(32, 4).eval() for _ in range(2)]
+    x, mem = torch.randn(1, 10, 32), torch.randn(1, 5, 32)
+
+    def run(inp, cache=None):
+        for i, b in enumerate(blocks):
+            inp = b(inp, mem, None, cache, i)
+        return inp
+
+    full = run(x)
+    cache = KVCache()
+    steps = [run(x[:, :4], cache)] + [run(x[:, j : j + 1], cache) for j in range(4, 10)]
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5) and len(cache) == 10
+    x2 = x.clone()
+    x2[:, 7:] += 5.0  # the future does not change the past
+    assert torch.allclose(run(x2)[:, :7], full[:, :7], atol=1e-5)
+
+
+def test_orthogonality_loss():
+    torch.manual_seed(0)
+    a = torch.randn(4000, 8)
+    assert orthogonality_loss([a, torch.randn(4000, 4)]) < 0.01
+    assert orthogonality_loss([a, a[:, :4] * 3 + 1]) > 0.1
+
+
+def _batch(n=4, L=128):
+    rng = np.random.default_rng(0)
+    ids = np.full((n, L), TOK.vocab.pad_id)
+    for i in range(n):
+        t = TOK.encode(random_performance(rng, 80, span=15), sos=True, eos=False)[:L]
+        ids[i, : len(t)] = t
+    ids = torch.as_tensor(ids)
+    return {"input_ids": ids, "attention_mask": ids != TOK.vocab.pad_id}
+
+
+def test_tiny_model_learns_one_batch():
+    m = tiny(seq_len=128, dropout=0.0)
+    b = _batch()
+    opt = torch.optim.AdamW(m.parameters(), 2e-3)
+    first = None
+    for _ in range(60):
+        out = m.training_step(b)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+        first = first or out.metrics
+    last = m.training_step(b).metrics
+    assert last["recon"] < 0.8 * first["recon"], (first, last)
+    assert last["diffusion"] < first["diffusion"]
+    for k in ("recon", "diffusion", "kl", "orth", "latent_kl"):
+        assert np.isfinite(last[k])
+    v = m.validation_step(b)
+    assert np.isclose(v.metrics["bits_per_token"], v.metrics["recon"] / np.log(2))
+
+
+def test_theory_encoder_reads_the_music():
+    m = tiny(seq_len=128)
+    b = _batch(2)
+    raw = m.theory.raw(b["input_ids"])
+    assert [r.shape[:2] for r in raw] == [(2, 8)] * 4
+    assert all(r.abs().sum() > 0 for r in raw)  # real features, not constants
+    assert not torch.allclose(raw[0][0], raw[0][1])
+
+
+def test_grammar_state_and_filters():
+    ids = torch.as_tensor(TOK.encode(random_performance(np.random.default_rng(1), 60), sos=False, eos=False)[:200])[None]
+    a, b = GrammarState(TOK, 1), GrammarState(TOK, 1)
+    a.feed(ids)
+    for j in range(ids.shape[1]):
+        b.update(ids[:, j])
+    assert torch.equal(a.sounding, b.sounding) and torch.equal(a.time, b.time) and torch.equal(a.pedal, b.pedal)
+    x = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
+    assert torch.isinf(filter_logits(x, top_k=2)[0, 2:]).all()
+    assert torch.isfinite(filter_logits(x, top_p=0.5)[0, 0]) and torch.isinf(filter_logits(x, top_p=0.5)[0, 1:]).all()
+    assert torch.isinf(filter_logits(x, min_p=0.2)[0, 3])
+
+
+def test_chord_parser():
+    assert parse_chord("Dm7") == (2, (0, 3, 7, 10)) and parse_chord("Bb7")[0] == 10 and parse_chord("F#m7b5")[0] == 6
+    assert len(parse_progression("Dm7 G7 | Cmaj7, Cmaj7")) == 4
+    with pytest.raises(TatumFlowError, match="H7"):
+        parse_chord("H7")
+
+
+def test_every_mode_is_grammatical_and_deterministic():
+    pipe = GenerationPipeline(tiny().eval(), TOK)
+    rng = np.random.default_rng(2)
+    p1, p2 = random_performance(rng, 60, span=8), random_performance(rng, 60, span=8)
+    s = Sampling(steps=5, temperature=1.5)
+    runs = {
+        "unconditional": lambda: [pipe.unconditional(3.0, seed=1, sampling=s)],
+        "continuation": lambda: [pipe.continuation(p1, 3.0, seed=1, sampling=s)],
+        "style-transfer": lambda: [pipe.style_transfer(p1, p2, 0.5, seed=1, sampling=s)],
+        "improvise": lambda: pipe.improvise(p1, 0.7, 2, seed=1, sampling=s),
+        "edit-harmony": lambda: [pipe.edit_harmony(p1, "Dm7 G7 Cmaj7", seed=1, sampling=s)],
+        "interpolate": lambda: pipe.interpolate(p1, p2, (0.0, 1.0), 3.0, seed=1, sampling=s),
+    }
+    assert set(runs) == set(MODES)
+    total = 0
+    for mode, run in runs.items():
+        a, b = run(), run()
+        for x, y in zip(a, b):
+            assert x.grammar_errors == 0, mode
+            assert np.array_equal(x.ids, y.ids), mode
+            total += len(x.ids)
+    assert total > 300  # they wrote music, not just markers
+    cont = pipe.continuation(p1, 3.0, seed=1, sampling=s)
+    assert cont.ids[: cont.info["prompt_tokens"]].tolist() == pipe.tokens(p1)  # the prompt is kept as is
+    s_nc = Sampling(steps=5, temperature=1.5, use_cache=False)
+    assert np.array_equal(pipe.continuation(p1, 3.0, seed=1, sampling=s_nc).ids, cont.ids)  # cache: same tokens
