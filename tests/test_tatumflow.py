@@ -161,3 +161,27 @@ def test_every_mode_is_grammatical_and_deterministic():
     assert cont.ids[: cont.info["prompt_tokens"]].tolist() == pipe.tokens(p1)  # the prompt is kept as is
     s_nc = Sampling(steps=5, temperature=1.5, use_cache=False)
     assert np.array_equal(pipe.continuation(p1, 3.0, seed=1, sampling=s_nc).ids, cont.ids)  # cache: same tokens
+
+
+def test_cli_generate_every_mode(tmp_path, capsys):
+    from tatumflow.cli.main import main
+    from tatumflow.midi import write_midi
+    from tatumflow.training.checkpoint import save_checkpoint
+
+    m = tiny()
+    ck = save_checkpoint(tmp_path / "ck", model_state=m.state_dict(),
+                         state={"family": "tatumflow", "model_config": m.config.to_dict(), "run_info": {}})
+    rng = np.random.default_rng(4)
+    a, b = tmp_path / "a.mid", tmp_path / "b.mid"
+    write_midi(random_performance(rng, 50, span=6), a)
+    write_midi(random_performance(rng, 50, span=6), b)
+    common = ["generate", "--checkpoint", str(ck), "--prompt", str(a), "--style", str(b), "--chords", "Dm7 G7",
+              "--seconds", "2", "--steps", "4", "--variations", "2", "--alphas", "0,1", "--device", "cpu"]
+    for mode in MODES:
+        assert main(common + ["--mode", mode, "--out", str(tmp_path / f"{mode}.mid")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("0 grammar errors") == 8  # 1 + 1 + 1 + 2 variations + 1 + 2 alphas
+    assert (tmp_path / "improvise_v1.mid").is_file() and (tmp_path / "interpolate_a1.00.mid").is_file()
+    assert main(["generate", "--checkpoint", str(ck), "--mode", "edit-harmony", "--prompt", str(a),
+                 "--out", str(tmp_path / "x.mid")]) == 2  # no --chords: a clear error
+    assert "--chords" in capsys.readouterr().err
