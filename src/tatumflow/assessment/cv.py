@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -153,10 +152,6 @@ class Ensemble:
         return np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
 
 
-def model_names(name: str) -> list[str]:
-    return name.split("+")
-
-
 def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: int = 0, seeds: int = 1,
            bootstrap: int = 1000, progress: bool = False) -> CVResult:
     """Train ``model`` on each fold of ``protocol`` and score its test predictions
@@ -169,7 +164,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     proto = get_protocol(protocol, data)
     X, feat_names = feature_matrix(data, progress=progress)
     arrays = None
-    if any(n in NEURAL for n in model_names(model)):
+    if any(n in NEURAL for n in model.split("+")):
         arrays = [NoteArrays.of(p) for p in data.performances(progress=progress)]
 
     def fitted(fold):

@@ -87,11 +87,11 @@ def render_roll(a: NoteArrays, t0: float, frames: int, transpose: int = 0, frame
         e = np.maximum(s + 1, np.ceil((a.offset - t0) / frame_s).astype(np.int64))
         row = a.pitch + transpose - ROLL_LOW
         keep = (e > 0) & (s < frames) & (row >= 0) & (row < ROLL_H)
+        on = s[keep] >= 0  # the onset is inside the window (not a note held over from before)
         s, e, row, v = np.clip(s[keep], 0, frames), np.clip(e[keep], 0, frames), row[keep], a.velocity[keep].astype(np.int32)
         np.add.at(img[0], (row, s), v)
         np.add.at(img[0], (row, e), -v)
         img[0] = np.cumsum(img[0], axis=1)
-        on = (s >= 0) & (np.floor((a.onset[keep] - t0) / frame_s) >= 0)
         np.maximum.at(img[1], (row[on], s[on]), v[on])
     t = t0 + (np.arange(frames) + 0.5) * frame_s
     img[2, :, :frames] = a.pedal_at(t)[None, :].astype(np.int32)

@@ -276,9 +276,6 @@ class SegmentDataset(torch.utils.data.Dataset):
             t0 = float(a.onset[int(rng.integers(0, len(a.onset) - self.cfg.max_notes + 1))])
         return row, t0, shift
 
-    def row_of(self, i: int) -> int:
-        return self._window(i)[0]
-
     def __getitem__(self, i: int) -> dict:
         row, t0, shift = self._window(i)
         a = self.arrays[row]

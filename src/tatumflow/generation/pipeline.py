@@ -219,10 +219,9 @@ class GenerationPipeline:
         perf = self.tok.decode(np.array(ids))
         return Result(perf, np.array(ids), self.tok.grammar_errors(np.array(ids)), info)
 
-    def _generate(self, history: list[int], style: torch.Tensor, seconds: float, s: Sampling, gen: torch.Generator,
-                  *, theory_raw: Optional[list] = None) -> tuple[list[int], GrammarState]:
+    def _generate(self, history: list[int], style: torch.Tensor, seconds: float, s: Sampling,
+                  gen: torch.Generator) -> tuple[list[int], GrammarState]:
         """Extend ``history`` by ``seconds`` of music, window by window."""
-        m = self.model
         state = GrammarState(self.tok, 1, self.device)
         state.feed(torch.tensor([history[1:]], dtype=torch.long, device=self.device))
         target = int(state.time[0]) + int(round(seconds / self.tok.config.time_step))
@@ -232,8 +231,7 @@ class GenerationPipeline:
             ctx = history[-keep_len:] if len(history) > keep_len else list(history)
             k = len(ctx) // self.span
             a = self.analyse(ctx)
-            raw = a["theory_raw"] if theory_raw is None else theory_raw
-            cond = {"theory": self._theory(raw, known_spans=k), "style": style}
+            cond = {"theory": self._theory(a["theory_raw"], known_spans=k), "style": style}
             lat = self.sample_latents(cond, s, gen, known=a["latents"][:, :k] if k else None)
             before = len(history)
             history += self.decode(lat, style, history, state, s, gen, context=len(ctx), max_new=self.L - len(ctx),
