@@ -69,7 +69,10 @@ class MultiScaleAttention(nn.Module):
     """Bidirectional self-attention at time scales ``scales``, fused.
 
     Each scale has its own query/key/value projection; coarse scales see
-    longer context at a fraction of the cost (L/s positions)."""
+    longer context at a fraction of the cost (L/s positions). ``dropout`` acts
+    on the fused output, not on the attention probabilities, so the fused SDPA
+    kernels stay usable in training (attention-probability dropout forces the
+    unfused math path, ~40% slower per step on CPU)."""
 
     def __init__(self, d: int, heads: int, scales: Sequence[int] = (1, 2, 4), dropout: float = 0.0):
         super().__init__()
@@ -86,13 +89,12 @@ class MultiScaleAttention(nn.Module):
             xs, ks = pool_time(x, keep, s)
             q, k, v = (_heads(t, self.h) for t in proj(xs).chunk(3, -1))
             mask = None if ks is None else ks[:, None, None, :]
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                               dropout_p=self.dropout if self.training else 0.0)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
             o = _merge(o)
             if s > 1:
                 o = o.repeat_interleave(s, dim=1)[:, :L]
             outs.append(o)
-        return self.fuse(torch.cat(outs, -1))
+        return F.dropout(self.fuse(torch.cat(outs, -1)), self.dropout, self.training)
 
 
 class DiTBlock(nn.Module):
@@ -135,7 +137,8 @@ class KVCache:
 
 class CausalDecoderBlock(nn.Module):
     """Pre-norm block: causal self-attention (KV-cached when decoding), cross-attention
-    to ``memory`` (with its padding mask), MLP."""
+    to ``memory`` (with its padding mask), MLP. Dropout acts on each sub-layer's
+    output (see :class:`MultiScaleAttention`)."""
 
     def __init__(self, d: int, heads: int, dropout: float = 0.0):
         super().__init__()
@@ -160,13 +163,13 @@ class CausalDecoderBlock(nn.Module):
             cache.k[layer], cache.v[layer] = k, v
         Lq, Lk = q.shape[2], k.shape[2]
         if Lq == 1:
-            a = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+            a = F.scaled_dot_product_attention(q, k, v)
         elif Lq == Lk:
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:  # a block of new positions after cached ones
             mask = torch.ones(Lq, Lk, dtype=torch.bool, device=x.device).tril(Lk - Lq)
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        x = x + self.proj(_merge(a))
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + F.dropout(self.proj(_merge(a)), p, self.training)
         if cache is not None and cache.memory[layer] is not None:
             mk, mv = cache.memory[layer]
         else:
@@ -174,9 +177,8 @@ class CausalDecoderBlock(nn.Module):
             if cache is not None:
                 cache.memory[layer] = (mk, mv)
         mask = None if memory_keep is None else memory_keep[:, None, None, :]
-        c = F.scaled_dot_product_attention(_heads(self.q_cross(self.norm2(x)), self.h), mk, mv, attn_mask=mask,
-                                           dropout_p=p)
-        x = x + self.proj_cross(_merge(c))
+        c = F.scaled_dot_product_attention(_heads(self.q_cross(self.norm2(x)), self.h), mk, mv, attn_mask=mask)
+        x = x + F.dropout(self.proj_cross(_merge(c)), p, self.training)
         return x + self.mlp(self.norm3(x))
 
 
