@@ -185,3 +185,59 @@ def test_cli_generate_every_mode(tmp_path, capsys):
     assert main(["generate", "--checkpoint", str(ck), "--mode", "edit-harmony", "--prompt", str(a),
                  "--out", str(tmp_path / "x.mid")]) == 2  # no --chords: a clear error
     assert "--chords" in capsys.readouterr().err
+
+
+def test_continuation_likelihood_does_not_look_ahead():
+    pipe = GenerationPipeline(tiny(seq_len=128).eval(), TOK)
+    b = _batch(2, 128)["input_ids"]
+    changed = b.clone()
+    changed[:, 120:] = TOK.vocab.shift.start + 3  # alter the last tokens only
+    s = Sampling(steps=4)
+    n1, t1 = pipe.continuation_nll(b, 64, sampling=s, seed=3)
+    n2, t2 = pipe.continuation_nll(changed, 64, sampling=s, seed=3)
+    assert len(t1) == int((b[:, 64:] != TOK.vocab.pad_id).sum())  # every scored, non-PAD token
+    c0 = int((b[0, 64:] != TOK.vocab.pad_id).sum())  # scored tokens of row 0 (row 1 follows)
+    k = (b[:, 64:120] != TOK.vocab.pad_id).sum(1).tolist()  # scored tokens before the change, per row
+    before1 = torch.cat([n1[:k[0]], n1[c0: c0 + k[1]]])
+    before2 = torch.cat([n2[:k[0]], n2[c0: c0 + k[1]]])
+    assert torch.allclose(before1, before2)  # the prior's latents never saw the later tokens
+    p1, _ = pipe.continuation_nll(b, 64, posterior=True)
+    p2, _ = pipe.continuation_nll(changed, 64, posterior=True)
+    assert not torch.allclose(p1[:k[0]], p2[:k[0]])  # the window's own latents do (reconstruction)
+    with pytest.raises(TatumFlowError, match="multiple of the span"):
+        pipe.continuation_nll(b, 60)
+
+
+def test_write_every_mode(tmp_path):
+    from tatumflow.generation.pipeline import write_every_mode
+
+    pipe = GenerationPipeline(tiny().eval(), TOK)
+    rng = np.random.default_rng(5)
+    w = write_every_mode(pipe, random_performance(rng, 40, span=5), random_performance(rng, 40, span=5), tmp_path,
+                         seconds=2.0, sampling=Sampling(steps=4), echo=lambda s: None)
+    assert list(w) == list(MODES) and sum(len(v) for v in w.values()) == 9
+    for mode, outs in w.items():
+        for path, r, _ in outs:
+            assert path.is_file() and path.with_suffix(".png").is_file() and r.grammar_errors == 0, mode
+
+
+def test_polyphony_and_note_length_limits():
+    state = GrammarState(TOK, 1, max_polyphony=2, max_note_steps=50)
+    v = TOK.vocab
+    vel = v.velocity.start + 10
+    for p in (60, 64):
+        state.update(torch.tensor([vel]))
+        state.update(torch.tensor([v.note_on.start + p - TOK.config.pitch_min]))
+    m = state.mask()[0]
+    assert not m[v.velocity.start: v.velocity.stop].any() and not m[v.note_on.start: v.note_on.stop].any()
+    state.update(torch.tensor([v.shift.start + 49]))  # 50 steps later: both notes must be released now
+    m = state.mask()[0]
+    assert m.sum() == 2 and m[v.note_off.start + 60 - TOK.config.pitch_min] and m[v.note_off.start + 64 - TOK.config.pitch_min]
+    pipe = GenerationPipeline(tiny().eval(), TOK)
+    r = pipe.unconditional(3.0, seed=2, sampling=Sampling(steps=4, temperature=1.5, max_polyphony=3,
+                                                          max_note_seconds=0.5))
+    perf = r.performance
+    assert r.grammar_errors == 0 and len(perf) > 0
+    assert (perf.notes["offset"] - perf.notes["onset"]).max() <= 0.5 + 1e-6
+    on, off = perf.notes["onset"], perf.notes["offset"]
+    assert max(((on <= t) & (off > t)).sum() for t in on) <= 3

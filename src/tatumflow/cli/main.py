@@ -235,7 +235,8 @@ def _tatumflow_generate(args, model) -> int:
     pipe = GenerationPipeline(model, device=select_device(args.device))
     s = Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                  steps=args.steps, sampler=args.sampler, eta=args.eta, guidance=args.guidance,
-                 use_cache=not args.no_cache)
+                 use_cache=not args.no_cache, max_polyphony=args.max_polyphony,
+                 max_note_seconds=args.max_note_seconds)
 
     def need(opt, what):
         v = getattr(args, opt)
@@ -396,7 +397,8 @@ def cmd_assess_cv(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import run_demo
 
-    run_demo(args.out, corpus=args.corpus, workers=args.workers, train_seconds=args.train_seconds)
+    run_demo(args.out, corpus=args.corpus, workers=args.workers, train_seconds=args.train_seconds,
+             tatumflow_seconds=args.tatumflow_seconds)
     return 0
 
 
@@ -532,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 deterministic .. 1)")
     p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (1 = none)")
     p.add_argument("--no-cache", action="store_true", help="decode without the KV cache (slower; same output)")
+    p.add_argument("--max-polyphony", type=int, help="TatumFlow: no new note while this many sound")
+    p.add_argument("--max-note-seconds", type=float, help="TatumFlow: release any note held this long")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--live", action="store_true", help="also play on a MIDI port (mido + python-rtmidi)")
@@ -569,6 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="chorales")
     p.add_argument("--workers", type=int)
     p.add_argument("--train-seconds", type=float, default=60.0, help="Music RNN training time (0 skips it)")
+    p.add_argument("--tatumflow-seconds", type=float, default=120.0,
+                   help="tiny TatumFlow training time before its every-mode outputs (0 skips it)")
     p.set_defaults(func=cmd_demo)
     return ap
 

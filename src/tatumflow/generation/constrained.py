@@ -5,6 +5,8 @@ first-order grammar (:class:`~tatumflow.tokenizer.grammar.Grammar`) and the
 decoder's state rules require: a NOTE_OFF only for a pitch that sounds and
 started before now, no NOTE_ON of a sounding pitch, a pedal press only when the
 pedal is up (and a release only when down), no special tokens mid-stream.
+Two optional musical limits: ``max_polyphony`` (no new note while that many
+sound) and ``max_note_steps`` (a note held that long must be released next).
 :meth:`GrammarState.finish` closes what is still open, so every stream decodes
 with zero grammar errors. All updates are vectorised over the batch; the
 per-step cost does not depend on the stream length.
@@ -22,8 +24,14 @@ from ..tokenizer.vocab import NOTE_OFF, NOTE_ON, SHIFT, SUSTAIN_OFF, SUSTAIN_ON,
 
 
 class GrammarState:
-    def __init__(self, tokenizer: PerformanceTokenizer, batch: int, device: "torch.device | str" = "cpu"):
+    def __init__(self, tokenizer: PerformanceTokenizer, batch: int, device: "torch.device | str" = "cpu", *,
+                 max_polyphony: Optional[int] = None, max_note_steps: Optional[int] = None):
         v = tokenizer.vocab
+        if max_polyphony is not None and max_polyphony < 1:
+            raise ValueError(f"max_polyphony must be >= 1, got {max_polyphony}")
+        if max_note_steps is not None and max_note_steps < 1:
+            raise ValueError(f"max_note_steps must be >= 1, got {max_note_steps}")
+        self.max_polyphony, self.max_note_steps = max_polyphony, max_note_steps
         self.tok, self.v = tokenizer, v
         self.device = torch.device(device)
         self.types = torch.as_tensor(v.type_of.astype(np.int64), device=self.device)
@@ -93,7 +101,22 @@ class GrammarState:
             m[:, v.sustain.start] &= ~self.pedal
             m[:, v.sustain.start + 1] &= self.pedal
         # A VELOCITY must be followed by a NOTE_ON: forbid it when no pitch is free.
-        m[:, v.velocity.start : v.velocity.stop] &= (~self.sounding).any(1, keepdim=True)
+        free = (~self.sounding).any(1, keepdim=True)
+        if self.max_polyphony is not None:
+            free = free & (self.sounding.sum(1, keepdim=True) < self.max_polyphony)
+        m[:, v.velocity.start : v.velocity.stop] &= free
+        if self.max_polyphony is not None:  # a NOTE_ON not announced by a VELOCITY obeys the limit too
+            m[:, on] &= free | (self.types[self.prev] == VELOCITY)[:, None]
+        if self.max_note_steps is not None and v.note_off is not None:
+            held = self.time[:, None] - self.on_time
+            left = torch.where(self.sounding, self.max_note_steps - held, self.max_note_steps).min(1).values
+            sh = slice(v.shift.start, v.shift.stop)  # no time shift past a sounding note's limit
+            m[:, sh] &= self.values[sh][None] <= left[:, None]
+            expired = self.sounding & (held >= self.max_note_steps)
+            force = expired.any(1) & (self.types[self.prev] != VELOCITY)
+            if force.any():  # release the held-too-long notes before anything else
+                m[force] = False
+                m[force, v.note_off.start : v.note_off.stop] = expired[force]
         empty = ~m.any(1)
         if empty.any():  # cannot happen with a sane grammar; a time shift is always safe
             m[empty, v.shift.start] = True

@@ -80,9 +80,15 @@ class Sampling:
     eta: float = 0.0              # DDIM stochasticity (0 deterministic .. 1 DDPM-like)
     guidance: float = 2.0         # classifier-free guidance weight (1 = none)
     use_cache: bool = True
+    max_polyphony: Optional[int] = None       # no new note while this many sound
+    max_note_seconds: Optional[float] = None  # a note held this long is released next
 
     def filters(self) -> dict:
         return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p}
+
+    def grammar(self, tok: PerformanceTokenizer, device) -> GrammarState:
+        steps = None if self.max_note_seconds is None else max(1, round(self.max_note_seconds / tok.config.time_step))
+        return GrammarState(tok, 1, device, max_polyphony=self.max_polyphony, max_note_steps=steps)
 
 
 @dataclass
@@ -214,6 +220,40 @@ class GenerationPipeline:
                 logits = m.decode_logits(seq, latents, style)[:, -1]
         return new
 
+    @torch.no_grad()
+    def continuation_nll(self, windows: torch.Tensor, prefix: int, *, sampling: Optional[Sampling] = None,
+                         seed: int = 0, posterior: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token NLL (nats) of ``windows[:, prefix:]`` given ``windows[:, :prefix]``
+        (``windows``: (B, seq_len) ids, PAD after the music), the way continuation
+        writes music: the prefix's latents come from encoding the prefix alone,
+        the later latents are sampled from the diffusion prior under the prefix's
+        style and theory. Returns (nll, targets) of the scored, non-PAD tokens.
+
+        ``posterior=True`` decodes with the latents of the whole window instead
+        (reconstruction: the latents have seen the tokens they help predict, so
+        this is not a likelihood; it shows what the latent plan carries)."""
+        m, pad = self.model, self.tok.vocab.pad_id
+        if prefix % self.span or not 0 < prefix < self.L:
+            raise TatumFlowError(f"prefix {prefix} must be a multiple of the span {self.span} below {self.L}")
+        x = windows.to(self.device)[:, : self.L]
+        keep = x != pad
+        if posterior:
+            (style, _), (z, _) = m.encode(x, keep)
+        else:
+            kp = keep.clone()
+            kp[:, prefix:] = False
+            xp = x.masked_fill(~kp, pad)
+            (style, _), (z_mu, _) = m.encode(xp, kp)
+            k = prefix // self.span
+            cond = {"theory": self._theory(m.theory.raw(xp), known_spans=k), "style": style}
+            z = self.sample_latents(cond, sampling or Sampling(), self._gen(seed), batch=x.shape[0],
+                                    known=z_mu[:, :k])
+        logits = m.decode_logits(x[:, :-1], z, style)
+        tgt = x[:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), tgt, reduction="none")
+        sel = keep[:, 1:] & (torch.arange(1, x.shape[1], device=x.device) >= prefix)[None]
+        return nll[sel].cpu(), tgt[sel].cpu()
+
     def _finish(self, history: list[int], state: GrammarState, info: dict) -> Result:
         ids = history + state.finish()[0]
         perf = self.tok.decode(np.array(ids))
@@ -222,7 +262,7 @@ class GenerationPipeline:
     def _generate(self, history: list[int], style: torch.Tensor, seconds: float, s: Sampling,
                   gen: torch.Generator) -> tuple[list[int], GrammarState]:
         """Extend ``history`` by ``seconds`` of music, window by window."""
-        state = GrammarState(self.tok, 1, self.device)
+        state = s.grammar(self.tok, self.device)
         state.feed(torch.tensor([history[1:]], dtype=torch.long, device=self.device))
         target = int(state.time[0]) + int(round(seconds / self.tok.config.time_step))
         first = True
@@ -275,7 +315,7 @@ class GenerationPipeline:
         raw = a["theory_raw"] if theory_raw is None else theory_raw
         cond = {"theory": self._theory(raw, known_spans=max(a["spans"], 1)), "style": style}
         lat = self.sample_latents(cond, s, gen, start=a["latents"], strength=strength)
-        state = GrammarState(self.tok, 1, self.device)
+        state = s.grammar(self.tok, self.device)
         history = [self.tok.vocab.sos_id]
         steps = self.tok.decode(np.array(ids)).end / self.tok.config.time_step
         history += self.decode(lat, style, history, state, s, gen, context=1, max_new=self.L - 1,
@@ -356,3 +396,44 @@ class GenerationPipeline:
             history, state = self._generate([self.tok.vocab.sos_id], style, seconds, s, gen)
             out.append(self._finish(history, state, {"mode": "interpolate", "seed": seed, "alpha": float(al)}))
         return out
+
+
+def write_every_mode(pipe: GenerationPipeline, piece: Performance, other: Performance, out: "str | Path", *,
+                     seconds: float = 12.0, chords: str = "Dm7 G7 Cmaj7 Cmaj7", seed: int = 0,
+                     sampling: Optional[Sampling] = None, pianoroll: bool = True, echo=print) -> dict[str, list]:
+    """One output of every mode into ``out/<mode>[_<k>].mid`` (and ``.png``):
+    ``piece`` is the prompt / content, ``other`` the second style. Returns
+    ``{mode: [(path, Result, seconds of compute), ...]}``."""
+    import time
+
+    from ..midi import write_midi
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {
+        "unconditional": lambda s: [("", pipe.unconditional(seconds, seed=seed, sampling=s))],
+        "continuation": lambda s: [("", pipe.continuation(piece, seconds, seed=seed, sampling=s))],
+        "style-transfer": lambda s: [("", pipe.style_transfer(piece, other, 0.6, seed=seed, sampling=s))],
+        "improvise": lambda s: [(f"_v{i}", r) for i, r in enumerate(pipe.improvise(piece, 0.5, 2, seed=seed,
+                                                                                   sampling=s))],
+        "edit-harmony": lambda s: [("", pipe.edit_harmony(piece, chords, 0.6, seed=seed, sampling=s))],
+        "interpolate": lambda s: [(f"_a{a:.2f}", r) for a, r in
+                                  zip((0.0, 0.5, 1.0), pipe.interpolate(piece, other, (0.0, 0.5, 1.0), seconds,
+                                                                         seed=seed, sampling=s))],
+    }
+    written: dict[str, list] = {}
+    for mode in MODES:
+        t0 = time.perf_counter()
+        results = runs[mode](sampling or Sampling())
+        dt = (time.perf_counter() - t0) / len(results)
+        written[mode] = []
+        for suffix, r in results:
+            path = write_midi(r.performance, out / f"{mode}{suffix}.mid")
+            if pianoroll:
+                from ..render import plot_pianoroll
+
+                plot_pianoroll(r.performance, path.with_suffix(".png"), title=f"TatumFlow {mode}{suffix}")
+            written[mode].append((path, r, dt))
+            echo(f"      {path}: {len(r.performance)} notes, {r.performance.end:.1f}s, "
+                 f"{r.grammar_errors} grammar errors ({dt:.1f}s)")
+    return written
