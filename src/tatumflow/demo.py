@@ -12,20 +12,23 @@ from .midi import write_midi
 from .render import plot_pianoroll
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "music_rnn_demo.yaml"
+TATUMFLOW_DEMO_CONFIG = DEMO_CONFIG.with_name("tatumflow_demo.yaml")
 
 
 def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
-             workers: int | None = None, train_seconds: float = 60.0,
+             workers: int | None = None, train_seconds: float = 60.0, tatumflow_seconds: float = 120.0,
              echo: Callable[[str], None] = print) -> dict:
     """Build the corpus, prepare a token store, print its statistics, draw a piece,
-    train a small Music RNN for ``train_seconds`` and continue the piece with it.
+    train a small Music RNN for ``train_seconds`` and continue the piece with it,
+    then train a tiny TatumFlow for ``tatumflow_seconds`` and write one output of
+    every generation mode with it (0 skips either model).
 
     Returns the paths written and the store statistics.
     """
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    echo(f"[1/4] preparing a token store from the built-in corpus {corpus!r}")
+    echo(f"[1/6] preparing a token store from the built-in corpus {corpus!r}")
     res = prepare_store(corpus, out / "store", workers=workers)
     store = TokenStore(res.store)
     stats = store_statistics(store)
@@ -33,7 +36,7 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
          f"{stats['notes']:,} notes, {stats['tokens']:,} tokens, "
          f"{stats['tokens_per_note']:.2f} tokens/note, {stats['tokens_per_second']:.1f} tokens/s, "
          f"vocabulary used {stats['vocab_used']}/{stats['vocab_size']}")
-    echo("[2/4] decoding one stored piece back to MIDI")
+    echo("[2/6] decoding one stored piece back to MIDI")
     tok = store.tokenizer()
     i = int(store.indices("test")[0]) if len(store.indices("test")) else 0
     perf = tok.decode(store.tokens(i), metadata={"source": store.files[i]["key"]})
@@ -49,18 +52,47 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
 
         if not DEMO_CONFIG.exists():
             raise FileNotFoundError(f"{DEMO_CONFIG}: the demo preset ships with the repository checkout")
-        echo(f"[3/4] training the Music RNN (option C) for about {train_seconds:g}s")
+        echo(f"[3/6] training the Music RNN (option C) for about {train_seconds:g}s")
         s = train_from_config(DEMO_CONFIG, data=res.store, out=out / "music_rnn",
                               overrides=[f"train.max_seconds={train_seconds}"])
         val = s["val"]
         echo(f"      {s['steps']} steps, {s['params']:,} parameters: val pitch accuracy "
              f"{val['val/pitch_accuracy']:.3f}, val bits/note {val['val/bits_per_note']:.2f}")
-        echo("[4/4] continuing the first 8 s of that piece for 20 s")
+        echo("[4/6] continuing the first 8 s of that piece for 20 s")
         model, _ = from_checkpoint(s["checkpoint"])
         gen = generate_from_prompt(model, perf.slice(0, 8.0), 20.0, out / "generated.mid", seed=0)
         plot_pianoroll(gen["performance"], out / "generated.png", title="prompt (8 s) + Music RNN continuation (20 s)")
         echo(f"      {out / 'generated.mid'}, {out / 'generated.png'} "
              f"({gen['notes']} notes, realtime factor {gen['realtime_factor']:.0f}x)")
         result.update(generated=str(out / "generated.mid"), train=s)
+    if tatumflow_seconds > 0:
+        result["tatumflow"] = tatumflow_demo(res.store, out / "tatumflow", perf, store, tatumflow_seconds, echo)
     echo(f"done in {time.perf_counter() - t0:.1f}s")
     return result
+
+
+def tatumflow_demo(store_path, out: Path, piece, store, seconds: float, echo: Callable[[str], None] = print) -> dict:
+    """Steps 5 and 6 of the demo: train the tiny TatumFlow on the store, then
+    write one output of every mode (``piece`` is the prompt, a second stored
+    piece the other style)."""
+    from .generation.pipeline import GenerationPipeline, Sampling, write_every_mode
+    from .training.run import train_from_config
+
+    if not TATUMFLOW_DEMO_CONFIG.exists():
+        raise FileNotFoundError(f"{TATUMFLOW_DEMO_CONFIG}: the demo preset ships with the repository checkout")
+    echo(f"[5/6] training a tiny TatumFlow for about {seconds:g}s")
+    s = train_from_config(TATUMFLOW_DEMO_CONFIG, data=store_path, out=out / "model",
+                          overrides=[f"train.max_seconds={seconds}"])
+    val = s["val"]
+    echo(f"      {s['steps']} steps, {s['params']:,} parameters: val recon {val['val/recon']:.3f} nats/token "
+         f"({val['val/bits_per_token']:.2f} bits/token), val diffusion {val['val/diffusion']:.3f}")
+    echo("[6/6] one output of every generation mode (8 s prompts)")
+    pipe = GenerationPipeline.from_checkpoint(s["checkpoint"], device="cpu")
+    tok = store.tokenizer()
+    idx = store.indices("test")
+    j = int(idx[1]) if len(idx) > 1 else int(store.indices(None)[-1])
+    other = tok.decode(store.tokens(j))
+    written = write_every_mode(pipe, piece.slice(0, 8.0), other.slice(0, 8.0), out, seconds=12.0, seed=0,
+                               sampling=Sampling(steps=50), echo=echo)
+    return {"train": s, "outputs": {m: [str(p) for p, _, _ in w] for m, w in written.items()},
+            "grammar_errors": sum(r.grammar_errors for w in written.values() for _, r, _ in w)}
