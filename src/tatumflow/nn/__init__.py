@@ -118,21 +118,43 @@ class DiTBlock(nn.Module):
 
 
 class KVCache:
-    """Keys and values of the positions decoded so far, per layer."""
+    """Keys and values of the positions decoded so far, per layer, in buffers that
+    grow by doubling (appending a step copies only the new position, not the
+    whole cache as ``torch.cat`` would)."""
 
     def __init__(self):
-        self.k: list[Optional[torch.Tensor]] = []
-        self.v: list[Optional[torch.Tensor]] = []
+        self._k: list[Optional[torch.Tensor]] = []
+        self._v: list[Optional[torch.Tensor]] = []
+        self.n: list[int] = []
         self.memory: list[Optional[tuple[torch.Tensor, torch.Tensor]]] = []
 
     def __len__(self) -> int:
-        return 0 if not self.k or self.k[0] is None else self.k[0].shape[2]
+        return self.n[0] if self.n else 0
 
     def slot(self, i: int) -> None:
-        while len(self.k) <= i:
-            self.k.append(None)
-            self.v.append(None)
+        while len(self._k) <= i:
+            self._k.append(None)
+            self._v.append(None)
+            self.n.append(0)
             self.memory.append(None)
+
+    def append(self, i: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add (B, H, T, D) keys/values to layer ``i``; return all of them so far."""
+        self.slot(i)
+        n, t = self.n[i], k.shape[2]
+        buf = self._k[i]
+        if buf is None or n + t > buf.shape[2]:
+            cap = max(2 * (n + t), 64)
+            nk = k.new_empty(k.shape[:2] + (cap,) + k.shape[3:])
+            nv = v.new_empty(nk.shape)
+            if buf is not None:
+                nk[:, :, :n] = buf[:, :, :n]
+                nv[:, :, :n] = self._v[i][:, :, :n]
+            self._k[i], self._v[i] = nk, nv
+        self._k[i][:, :, n: n + t] = k
+        self._v[i][:, :, n: n + t] = v
+        self.n[i] = n + t
+        return self._k[i][:, :, : n + t], self._v[i][:, :, : n + t]
 
 
 class CausalDecoderBlock(nn.Module):
@@ -156,11 +178,7 @@ class CausalDecoderBlock(nn.Module):
         p = self.dropout if self.training else 0.0
         q, k, v = (_heads(t, self.h) for t in self.qkv(self.norm1(x)).chunk(3, -1))
         if cache is not None:
-            cache.slot(layer)
-            if cache.k[layer] is not None:
-                k = torch.cat([cache.k[layer], k], 2)
-                v = torch.cat([cache.v[layer], v], 2)
-            cache.k[layer], cache.v[layer] = k, v
+            k, v = cache.append(layer, k, v)
         Lq, Lk = q.shape[2], k.shape[2]
         if Lq == 1:
             a = F.scaled_dot_product_attention(q, k, v)
