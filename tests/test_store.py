@@ -120,5 +120,12 @@ def test_dataset_windows_are_deterministic_and_split_aware(midi_folder, tmp_path
     assert ids.max() < store.tokenizer().vocab_size
     loader = torch.utils.data.DataLoader(ds, batch_size=4)
     assert next(iter(loader))["input_ids"].shape == (4, 64)
+    ds.set_scalar("max_tokens", 20)  # the length curriculum: same shapes, only the first 20 tokens real
+    c = ds[5]
+    assert c["input_ids"].shape == (64,) and int(c["attention_mask"].sum()) == 20
+    assert torch.equal(c["input_ids"][:20], torch.as_tensor(ds.window(5)[:20]))
+    assert (c["input_ids"][20:] == ds.pad_id).all()
+    with pytest.raises(ValueError, match="max_tokens"):
+        ds.set_scalar("seq_len", 10)
     with pytest.raises(StoreError, match="no files"):
         TokenWindowDataset(tmp_path / "s", split="nope")

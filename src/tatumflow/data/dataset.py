@@ -21,6 +21,8 @@ class TokenWindowDataset(Dataset):
     seed, epoch and index always give the same window. With ``augment`` the
     window is decoded, augmented and re-encoded on the fly. Short windows are
     padded with PAD; ``attention_mask`` marks the real tokens.
+    ``set_scalar("max_tokens", n)`` keeps only the first ``n`` tokens of every
+    window (the rest PAD, same shapes): a length curriculum for the Trainer.
     """
 
     def __init__(self, store: "TokenStore | str", *, split: Optional[str] = "train", seq_len: int = 512,
@@ -39,11 +41,17 @@ class TokenWindowDataset(Dataset):
         self.augment = augment
         self.seed = seed
         self.epoch = 0
+        self.max_tokens = seq_len
         self.tokenizer = self.store.tokenizer()
         self.pad_id = self.tokenizer.vocab.pad_id
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def set_scalar(self, name: str, value: float) -> None:
+        if name != "max_tokens":
+            raise ValueError(f"TokenWindowDataset has no scalar {name!r} (it has max_tokens)")
+        self.max_tokens = int(min(max(2, round(value)), self.seq_len))
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -62,7 +70,7 @@ class TokenWindowDataset(Dataset):
         return ids
 
     def __getitem__(self, i: int) -> dict:
-        ids = self.window(i)
+        ids = self.window(i)[: self.max_tokens]
         out = np.full(self.seq_len, self.pad_id, dtype=np.int64)
         out[: ids.size] = ids
         mask = np.zeros(self.seq_len, dtype=bool)
