@@ -86,13 +86,14 @@ def tatumflow_demo(store_path, out: Path, piece, store, seconds: float, echo: Ca
     val = s["val"]
     echo(f"      {s['steps']} steps, {s['params']:,} parameters: val recon {val['val/recon']:.3f} nats/token "
          f"({val['val/bits_per_token']:.2f} bits/token), val diffusion {val['val/diffusion']:.3f}")
-    echo("[6/6] one output of every generation mode (8 s prompts)")
+    echo("[6/6] one output of every generation mode (8 s prompts; DDIM-50, at most 8 notes at once, "
+         "none held over 4 s)")
     pipe = GenerationPipeline.from_checkpoint(s["checkpoint"], device="cpu")
     tok = store.tokenizer()
     idx = store.indices("test")
     j = int(idx[1]) if len(idx) > 1 else int(store.indices(None)[-1])
     other = tok.decode(store.tokens(j))
     written = write_every_mode(pipe, piece.slice(0, 8.0), other.slice(0, 8.0), out, seconds=12.0, seed=0,
-                               sampling=Sampling(steps=50), echo=echo)
+                               sampling=Sampling(steps=50, max_polyphony=8, max_note_seconds=4.0), echo=echo)
     return {"train": s, "outputs": {m: [str(p) for p, _, _ in w] for m, w in written.items()},
             "grammar_errors": sum(r.grammar_errors for w in written.values() for _, r, _ in w)}
