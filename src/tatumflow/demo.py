@@ -16,7 +16,7 @@ TATUMFLOW_DEMO_CONFIG = DEMO_CONFIG.with_name("tatumflow_demo.yaml")
 
 
 def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
-             workers: int | None = None, train_seconds: float = 60.0, tatumflow_seconds: float = 120.0,
+             workers: int | None = None, train_seconds: float = 60.0, tatumflow_seconds: float = 180.0,
              echo: Callable[[str], None] = print) -> dict:
     """Build the corpus, prepare a token store, print its statistics, draw a piece,
     train a small Music RNN for ``train_seconds`` and continue the piece with it,

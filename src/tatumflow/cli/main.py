@@ -573,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="chorales")
     p.add_argument("--workers", type=int)
     p.add_argument("--train-seconds", type=float, default=60.0, help="Music RNN training time (0 skips it)")
-    p.add_argument("--tatumflow-seconds", type=float, default=120.0,
+    p.add_argument("--tatumflow-seconds", type=float, default=180.0,
                    help="tiny TatumFlow training time before its every-mode outputs (0 skips it)")
     p.set_defaults(func=cmd_demo)
     return ap
