@@ -241,3 +241,21 @@ def test_polyphony_and_note_length_limits():
     assert (perf.notes["offset"] - perf.notes["onset"]).max() <= 0.5 + 1e-6
     on, off = perf.notes["onset"], perf.notes["offset"]
     assert max(((on <= t) & (off > t)).sum() for t in on) <= 3
+
+
+def test_transforming_modes_cover_the_whole_piece():
+    pipe = GenerationPipeline(tiny(seq_len=64).eval(), TOK)
+    rng = np.random.default_rng(6)
+    piece, other = random_performance(rng, 120, span=20), random_performance(rng, 40, span=5)
+    wins = pipe.windows(piece)
+    assert len(wins) > 3 and wins[0][0] == 0.0 and np.isclose(wins[-1][1], piece.end)
+    assert all(np.isclose(a[1], b[0]) for a, b in zip(wins, wins[1:]))  # end to end, no gaps
+    assert all(len(pipe.tokens(piece.slice(a, b))) < 64 for a, b in wins if len(piece.slice(a, b)))
+    s = Sampling(steps=4, temperature=1.5)
+    for r in [pipe.style_transfer(piece, other, 0.5, seed=1, sampling=s),
+              pipe.edit_harmony(piece, "Dm7 G7 Cmaj7 A7 Dm7 G7", seed=1, sampling=s),
+              *pipe.improvise(piece, 0.5, 1, seed=1, sampling=s)]:
+        assert r.grammar_errors == 0 and r.info["windows"] == len(wins)
+        silent = sum(b - a for a, b in wins if len(piece.slice(a, b)) == 0)
+        assert r.info["seconds_covered"] >= piece.end - silent - 0.05 * len(wins)  # every window rewritten
+        assert r.performance.end <= piece.end + 1e-6

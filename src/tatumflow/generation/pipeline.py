@@ -322,31 +322,87 @@ class GenerationPipeline:
                                until_step=int(steps))
         return history, state
 
+    def windows(self, perf: Performance) -> list[tuple[float, float]]:
+        """Consecutive time windows covering ``perf``, each encoding to fewer than
+        ``seq_len`` tokens (a window's length follows the music's density)."""
+        n, end = len(self.tokens(perf)), perf.end
+        if n < self.L:
+            return [(0.0, end)]
+        out, t = [], 0.0
+        step = end * 0.85 * self.L / n
+        while t < end - 1e-6:
+            d = step
+            while d > 0.05:  # denser than average here: a shorter window
+                seg = perf.slice(t, min(t + d, end))
+                if len(seg) == 0 or len(self.tokens(seg)) < self.L:
+                    break
+                d *= 0.8
+            out.append((t, min(t + d, end)))
+            t += d
+        return out
+
+    def _transform_piece(self, piece: Performance, style_of, strength: float, s: Sampling, gen: torch.Generator,
+                         theory_of=None, info: Optional[dict] = None) -> Result:
+        """:meth:`_transform` window by window over the whole piece; the windows'
+        outputs are laid end to end (notes cut at their window's end).
+        ``style_of(ids)`` gives each window's target style, ``theory_of(w, W, ids)``
+        optionally its (edited) raw theory."""
+        if len(piece) == 0:
+            raise TatumFlowError("the input performance has no notes")
+        wins = self.windows(piece)
+        notes, pedals, errors, n_tokens, covered = [], [], 0, 0, 0.0
+        for w, (t0, t1) in enumerate(wins):
+            seg = piece.slice(t0, t1)
+            if len(seg) == 0:
+                continue
+            ids = self.tokens(seg)[: self.L]
+            raw = theory_of(w, len(wins), ids) if theory_of else None
+            history, state = self._transform(ids, style_of(ids), strength, s, gen, theory_raw=raw)
+            covered += min(int(state.time[0]) * self.tok.config.time_step, t1 - t0)  # music written per window
+            out_ids = np.array(history + state.finish()[0])
+            errors += self.tok.grammar_errors(out_ids)
+            n_tokens += len(out_ids)
+            out = self.tok.decode(out_ids)
+            nt = out.notes.copy()
+            nt = nt[nt["onset"] < t1 - t0]
+            nt["offset"] = np.minimum(nt["offset"], t1 - t0)
+            nt["onset"] += t0
+            nt["offset"] += t0
+            notes.append(nt)
+            pd = out.pedals.copy()
+            pd = pd[pd["time"] <= t1 - t0]
+            pd["time"] += t0
+            pedals.append(pd)
+        perf = Performance(np.concatenate(notes), np.concatenate(pedals), {"mode": (info or {}).get("mode")})
+        ids = self.tok.encode(perf, sos=True, eos=False)
+        return Result(perf, ids, errors, {**(info or {}), "windows": len(wins), "generated_tokens": n_tokens,
+                                          "seconds_covered": covered})
+
     @torch.no_grad()
     def style_transfer(self, content: Performance, style_source: Performance, strength: float = 0.6, *,
                        seed: int = 0, sampling: Optional[Sampling] = None) -> Result:
+        """The whole of ``content``, window by window, re-denoised under the style of
+        ``style_source`` from ``strength`` (0..1) of the noise schedule."""
         s, gen = sampling or Sampling(), self._gen(seed)
         style = self.analyse(self.tokens(style_source)[: self.L])["style"]
-        history, state = self._transform(self.tokens(content)[: self.L], style, strength, s, gen)
-        return self._finish(history, state, {"mode": "style-transfer", "seed": seed, "strength": strength})
+        return self._transform_piece(content, lambda ids: style, strength, s, gen,
+                                     info={"mode": "style-transfer", "seed": seed, "strength": strength})
 
     @torch.no_grad()
     def improvise(self, prompt: Performance, creativity: float = 0.5, variations: int = 3, *, seed: int = 0,
                   sampling: Optional[Sampling] = None) -> list[Result]:
         """Variations on a prompt: ``creativity`` (0..1) widens the style sampling
-        around the prompt's style and deepens the denoising (strength 0.2..0.9)."""
+        around each window's own style and deepens the denoising (strength 0.2..0.9)."""
         if not 0.0 <= creativity <= 1.0:
             raise TatumFlowError(f"creativity must be in [0, 1], got {creativity}")
         s = sampling or Sampling()
-        ids = self.tokens(prompt)[: self.L]
-        base = self.analyse(ids)["style"]
         out = []
         for v in range(variations):
             gen = self._gen(seed * 1000 + v)
-            style = base + creativity * self.sample_style(gen)
-            history, state = self._transform(ids, style, 0.2 + 0.7 * creativity, s, gen)
-            out.append(self._finish(history, state, {"mode": "improvise", "seed": seed, "variation": v,
-                                                     "creativity": creativity}))
+            shift = creativity * self.sample_style(gen)
+            out.append(self._transform_piece(
+                prompt, lambda ids: self.analyse(ids)["style"] + shift, 0.2 + 0.7 * creativity, s, gen,
+                info={"mode": "improvise", "seed": seed, "variation": v, "creativity": creativity}))
         return out
 
     def chord_theory(self, chords: list[tuple[int, tuple[int, ...]]], spans: int) -> torch.Tensor:
@@ -367,19 +423,25 @@ class GenerationPipeline:
     def edit_harmony(self, piece: Performance, chords: str, strength: float = 0.6, *, seed: int = 0,
                      sampling: Optional[Sampling] = None) -> Result:
         """Keep the piece's style, melody, rhythm and dynamics features; impose
-        the chord progression (text, e.g. ``"Dm7 G7 Cmaj7 Cmaj7"``) on its harmony."""
+        the chord progression (text, e.g. ``"Dm7 G7 Cmaj7 Cmaj7"``), spread evenly
+        over the whole piece, on its harmony."""
         s, gen = sampling or Sampling(), self._gen(seed)
         prog = parse_progression(chords)
-        ids = self.tokens(piece)[: self.L]
-        a = self.analyse(ids)
-        raw = list(a["theory_raw"])
-        spans = max(a["spans"], 1)
-        harmony = raw[0].clone()
-        harmony[:, :spans] = self.chord_theory(prog, spans)[:spans]
-        raw[0] = harmony
-        history, state = self._transform(ids, a["style"], strength, s, gen, theory_raw=raw)
-        return self._finish(history, state, {"mode": "edit-harmony", "seed": seed, "chords": chords,
-                                             "strength": strength})
+
+        def theory_of(w, W, ids):
+            a = self.analyse(ids)
+            raw = list(a["theory_raw"])
+            spans = max(a["spans"], 1)
+            lo = w * len(prog) // W
+            hi = max(lo + 1, -(-(w + 1) * len(prog) // W))
+            harmony = raw[0].clone()
+            harmony[:, :spans] = self.chord_theory(prog[lo:hi], spans)[:spans]
+            raw[0] = harmony
+            return raw
+
+        return self._transform_piece(piece, lambda ids: self.analyse(ids)["style"], strength, s, gen, theory_of,
+                                     info={"mode": "edit-harmony", "seed": seed, "chords": chords,
+                                           "strength": strength})
 
     @torch.no_grad()
     def interpolate(self, a: Performance, b: Performance, alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
