@@ -370,8 +370,7 @@ class GenerationPipeline:
             nt["offset"] += t0
             notes.append(nt)
             pd = out.pedals.copy()
-            pd = pd[pd["time"] <= t1 - t0]
-            pd["time"] += t0
+            pd["time"] = np.minimum(pd["time"], t1 - t0) + t0  # a closing release stays, at the window's end
             pedals.append(pd)
         perf = Performance(np.concatenate(notes), np.concatenate(pedals), {"mode": (info or {}).get("mode")})
         ids = self.tok.encode(perf, sos=True, eos=False)
