@@ -66,12 +66,12 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
              f"({gen['notes']} notes, realtime factor {gen['realtime_factor']:.0f}x)")
         result.update(generated=str(out / "generated.mid"), train=s)
     if tatumflow_seconds > 0:
-        result["tatumflow"] = tatumflow_demo(res.store, out / "tatumflow", perf, store, tatumflow_seconds, echo)
+        result["tatumflow"] = tatumflow_demo(store, out / "tatumflow", perf, tatumflow_seconds, echo)
     echo(f"done in {time.perf_counter() - t0:.1f}s")
     return result
 
 
-def tatumflow_demo(store_path, out: Path, piece, store, seconds: float, echo: Callable[[str], None] = print) -> dict:
+def tatumflow_demo(store: TokenStore, out: Path, piece, seconds: float, echo: Callable[[str], None] = print) -> dict:
     """Steps 5 and 6 of the demo: train the tiny TatumFlow on the store, then
     write one output of every mode (``piece`` is the prompt, a second stored
     piece the other style)."""
@@ -81,7 +81,7 @@ def tatumflow_demo(store_path, out: Path, piece, store, seconds: float, echo: Ca
     if not TATUMFLOW_DEMO_CONFIG.exists():
         raise FileNotFoundError(f"{TATUMFLOW_DEMO_CONFIG}: the demo preset ships with the repository checkout")
     echo(f"[5/6] training a tiny TatumFlow for about {seconds:g}s")
-    s = train_from_config(TATUMFLOW_DEMO_CONFIG, data=store_path, out=out / "model",
+    s = train_from_config(TATUMFLOW_DEMO_CONFIG, data=store.path, out=out / "model",
                           overrides=[f"train.max_seconds={seconds}"])
     val = s["val"]
     echo(f"      {s['steps']} steps, {s['params']:,} parameters: val recon {val['val/recon']:.3f} nats/token "

@@ -306,20 +306,17 @@ class GenerationPipeline:
         history, state = self._generate(history, style, seconds, s, gen)
         return self._finish(history, state, {"mode": "continuation", "seed": seed, "prompt_tokens": n_prompt})
 
-    def _transform(self, ids: list[int], style: torch.Tensor, strength: float, s: Sampling, gen: torch.Generator,
-                   theory_raw: Optional[list] = None) -> tuple[list[int], GrammarState]:
-        """Noise a window's latents to ``strength``, denoise under (style, theory), decode it anew."""
-        if not 0.0 < strength <= 1.0:
-            raise TatumFlowError(f"strength must be in (0, 1], got {strength}")
-        a = self.analyse(ids)
+    def _transform(self, a: dict, seconds: float, style: torch.Tensor, strength: float, s: Sampling,
+                   gen: torch.Generator, theory_raw: Optional[list] = None) -> tuple[list[int], GrammarState]:
+        """Noise a window's latents (its analysis ``a``) to ``strength``, denoise under
+        (style, theory), decode ``seconds`` of music anew."""
         raw = a["theory_raw"] if theory_raw is None else theory_raw
         cond = {"theory": self._theory(raw, known_spans=max(a["spans"], 1)), "style": style}
         lat = self.sample_latents(cond, s, gen, start=a["latents"], strength=strength)
         state = s.grammar(self.tok, self.device)
         history = [self.tok.vocab.sos_id]
-        steps = self.tok.decode(np.array(ids)).end / self.tok.config.time_step
         history += self.decode(lat, style, history, state, s, gen, context=1, max_new=self.L - 1,
-                               until_step=int(steps))
+                               until_step=int(seconds / self.tok.config.time_step))
         return history, state
 
     def windows(self, perf: Performance) -> list[tuple[float, float]]:
@@ -345,8 +342,10 @@ class GenerationPipeline:
                          theory_of=None, info: Optional[dict] = None) -> Result:
         """:meth:`_transform` window by window over the whole piece; the windows'
         outputs are laid end to end (notes cut at their window's end).
-        ``style_of(ids)`` gives each window's target style, ``theory_of(w, W, ids)``
-        optionally its (edited) raw theory."""
+        ``style_of(a)`` gives each window's target style from its analysis ``a``
+        (:meth:`analyse`), ``theory_of(w, W, a)`` optionally its (edited) raw theory."""
+        if not 0.0 < strength <= 1.0:
+            raise TatumFlowError(f"strength must be in (0, 1], got {strength}")
         if len(piece) == 0:
             raise TatumFlowError("the input performance has no notes")
         wins = self.windows(piece)
@@ -355,9 +354,9 @@ class GenerationPipeline:
             seg = piece.slice(t0, t1)
             if len(seg) == 0:
                 continue
-            ids = self.tokens(seg)[: self.L]
-            raw = theory_of(w, len(wins), ids) if theory_of else None
-            history, state = self._transform(ids, style_of(ids), strength, s, gen, theory_raw=raw)
+            a = self.analyse(self.tokens(seg)[: self.L])
+            raw = theory_of(w, len(wins), a) if theory_of else None
+            history, state = self._transform(a, seg.end, style_of(a), strength, s, gen, theory_raw=raw)
             covered += min(int(state.time[0]) * self.tok.config.time_step, t1 - t0)  # music written per window
             out_ids = np.array(history + state.finish()[0])
             errors += self.tok.grammar_errors(out_ids)
@@ -384,7 +383,7 @@ class GenerationPipeline:
         ``style_source`` from ``strength`` (0..1) of the noise schedule."""
         s, gen = sampling or Sampling(), self._gen(seed)
         style = self.analyse(self.tokens(style_source)[: self.L])["style"]
-        return self._transform_piece(content, lambda ids: style, strength, s, gen,
+        return self._transform_piece(content, lambda a: style, strength, s, gen,
                                      info={"mode": "style-transfer", "seed": seed, "strength": strength})
 
     @torch.no_grad()
@@ -400,7 +399,7 @@ class GenerationPipeline:
             gen = self._gen(seed * 1000 + v)
             shift = creativity * self.sample_style(gen)
             out.append(self._transform_piece(
-                prompt, lambda ids: self.analyse(ids)["style"] + shift, 0.2 + 0.7 * creativity, s, gen,
+                prompt, lambda a: a["style"] + shift, 0.2 + 0.7 * creativity, s, gen,
                 info={"mode": "improvise", "seed": seed, "variation": v, "creativity": creativity}))
         return out
 
@@ -427,8 +426,7 @@ class GenerationPipeline:
         s, gen = sampling or Sampling(), self._gen(seed)
         prog = parse_progression(chords)
 
-        def theory_of(w, W, ids):
-            a = self.analyse(ids)
+        def theory_of(w, W, a):
             raw = list(a["theory_raw"])
             spans = max(a["spans"], 1)
             lo = w * len(prog) // W
@@ -438,7 +436,7 @@ class GenerationPipeline:
             raw[0] = harmony
             return raw
 
-        return self._transform_piece(piece, lambda ids: self.analyse(ids)["style"], strength, s, gen, theory_of,
+        return self._transform_piece(piece, lambda a: a["style"], strength, s, gen, theory_of,
                                      info={"mode": "edit-harmony", "seed": seed, "chords": chords,
                                            "strength": strength})
 

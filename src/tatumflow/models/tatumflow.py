@@ -191,8 +191,8 @@ class StyleVAE(nn.Module):
 
 
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) summed over the last dim."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
 class TatumFlow(nn.Module):
@@ -347,11 +347,11 @@ class TatumFlow(nn.Module):
         logits = self.decode_logits(ids[:, :-1], z, style, lkeep)
         tgt = ids[:, 1:].masked_fill(~keep[:, 1:], -100)
         recon = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
-        kl_dims = 0.5 * (s_mu.pow(2) + s_lv.exp() - 1.0 - s_lv)  # (B, style_dim)
+        kl_dims = kl_normal(s_mu, s_lv)  # (B, style_dim)
         kl = kl_dims.sum(-1).mean()
         kl_charged = kl_dims.mean(0).clamp_min(cfg.style_free_bits).sum()  # free bits (Kingma et al. 2016)
         lk = lkeep.to(z_mu.dtype)
-        latent_kl = (kl_normal(z_mu, z_lv) * lk).sum() / lk.sum().clamp_min(1.0) / cfg.latent_dim
+        latent_kl = (kl_normal(z_mu, z_lv).sum(-1) * lk).sum() / lk.sum().clamp_min(1.0) / cfg.latent_dim
         theory, parts = self.theory_embedding(ids)
         orth = orthogonality_loss(parts, lkeep)
         # Diffusion on the latent means (detached: the denoiser follows the autoencoder).
