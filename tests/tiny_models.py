@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from tatumflow.training import StepOutput
+from tatumflow.models.protocol import StepOutput
 
 
 class TinyConfig:
@@ -16,6 +16,7 @@ class TinyConfig:
 
 class TinyRegressor(nn.Module):
     family = "tiny"
+    scalar_names = ("kl_weight",)
 
     def __init__(self, width: int = 8, dropout: float = 0.0):
         super().__init__()
@@ -40,6 +41,8 @@ class TinyRegressor(nn.Module):
 
 
 class TinyData(torch.utils.data.Dataset):
+    scalar_names = ("seq_len",)
+
     def __init__(self, n: int = 64, seed: int = 0):
         g = torch.Generator().manual_seed(seed)
         self.tok = torch.randint(0, 10, (n,), generator=g)

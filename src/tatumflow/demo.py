@@ -46,20 +46,21 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
     result = {"store": str(res.store), "midi": str(midi_path), "pianoroll": str(out / "pianoroll.png"),
               "stats": stats}
     if train_seconds > 0:
-        from .generation.realtime import generate_from_prompt
-        from .models import from_checkpoint
+        from .models.music_rnn import generate_from_prompt
+        from .models.registry import FAMILIES
+        from .pretrained import load_model
         from .training.run import train_from_config
 
         if not DEMO_CONFIG.exists():
             raise FileNotFoundError(f"{DEMO_CONFIG}: the demo preset ships with the repository checkout")
         echo(f"[3/6] training the Music RNN (option C) for about {train_seconds:g}s")
-        s = train_from_config(DEMO_CONFIG, data=res.store, out=out / "music_rnn",
+        s = train_from_config(DEMO_CONFIG, families=FAMILIES, data=res.store, out=out / "music_rnn",
                               overrides=[f"train.max_seconds={train_seconds}"])
         val = s["val"]
         echo(f"      {s['steps']} steps, {s['params']:,} parameters: val pitch accuracy "
              f"{val['val/pitch_accuracy']:.3f}, val bits/note {val['val/bits_per_note']:.2f}")
         echo("[4/6] continuing the first 8 s of that piece for 20 s")
-        model, _ = from_checkpoint(s["checkpoint"])
+        model, _ = load_model(s["checkpoint"])
         gen = generate_from_prompt(model, perf.slice(0, 8.0), 20.0, out / "generated.mid", seed=0)
         plot_pianoroll(gen["performance"], out / "generated.png", title="prompt (8 s) + Music RNN continuation (20 s)")
         echo(f"      {out / 'generated.mid'}, {out / 'generated.png'} "
@@ -75,20 +76,23 @@ def tatumflow_demo(store: TokenStore, out: Path, piece, seconds: float, echo: Ca
     """Steps 5 and 6 of the demo: train the tiny TatumFlow on the store, then
     write one output of every mode (``piece`` is the prompt, a second stored
     piece the other style)."""
-    from .generation.pipeline import GenerationPipeline, Sampling, write_every_mode
+    from .models.registry import FAMILIES
+    from .models.tatumflow import GenerationPipeline, Sampling
+    from .models.tatumflow.generate import write_every_mode
+    from .pretrained import load_model
     from .training.run import train_from_config
 
     if not TATUMFLOW_DEMO_CONFIG.exists():
         raise FileNotFoundError(f"{TATUMFLOW_DEMO_CONFIG}: the demo preset ships with the repository checkout")
     echo(f"[5/6] training a tiny TatumFlow for about {seconds:g}s")
-    s = train_from_config(TATUMFLOW_DEMO_CONFIG, data=store.path, out=out / "model",
+    s = train_from_config(TATUMFLOW_DEMO_CONFIG, families=FAMILIES, data=store.path, out=out / "model",
                           overrides=[f"train.max_seconds={seconds}"])
     val = s["val"]
     echo(f"      {s['steps']} steps, {s['params']:,} parameters: val recon {val['val/recon']:.3f} nats/token "
          f"({val['val/bits_per_token']:.2f} bits/token), val diffusion {val['val/diffusion']:.3f}")
     echo("[6/6] one output of every generation mode (8 s prompts; DDIM-50, at most 8 notes at once, "
          "none held over 4 s)")
-    pipe = GenerationPipeline.from_checkpoint(s["checkpoint"], device="cpu")
+    pipe = GenerationPipeline(load_model(s["checkpoint"])[0], device="cpu")
     tok = store.tokenizer()
     idx = store.indices("test")
     j = int(idx[1]) if len(idx) > 1 else int(store.indices(None)[-1])

@@ -207,3 +207,38 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     analysis = error_analysis(data, pred, np.isfinite(pred[:, 0]), imp, feat_names)
     name = model if seeds == 1 else f"{model} x{seeds} seeds"
     return CVResult(name, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)
+
+
+def format_cv(res: CVResult, protocol: str) -> str:
+    """What `tatumflow assess-cv` prints: scores with intervals, the per-dimension table, error analysis."""
+    from ..utils import format_table
+    from .data import DIMENSIONS
+
+    s, ci = res.scores, res.ci95
+
+    def fmt(k):
+        v = s[k]
+        if v != v:
+            return "n/a"
+        lo, hi = ci.get(k, [float("nan")] * 2)
+        return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo == lo else f"{v:.3f}"
+
+    kind = ci.get("kind", "cluster bootstrap 95%") if ci else "no intervals"
+    out = [f"{res.model} under {protocol}: mean r {fmt('mean_r')}, R2 {fmt('r2')}, "
+           f"within-excerpt r {fmt('within_excerpt_r')} ({kind}; {res.seconds:.1f}s)"]
+    if "fold_ensemble" in s:
+        e = s["fold_ensemble"]
+        out.append(f"mean of the 4 fold models' predictions: mean r {e['mean_r']:.3f}, R2 {e['r2']:.3f}")
+    pd = s["per_dim"]
+    out.append(format_table([(d, f"{r:.3f}", f"{r2:.3f}", "n/a" if w != w else f"{w:.3f}")
+                             for d, r, r2, w in zip(DIMENSIONS, pd["r"], pd["r2"], pd["within_excerpt_r"])],
+                            ("dimension", "r", "R2", "within-excerpt r")))
+    a = res.analysis
+    out.append(f"\nmean absolute error {a['mae_overall']:.2f} (1..7 scale); hardest excerpts: "
+               + ", ".join(f"{e['name']} ({e['mae']:.2f})" for e in a["hardest_excerpts"][:3])
+               + "; hardest performers: "
+               + ", ".join(f"{e['name']} ({e['mae']:.2f})" for e in a["hardest_performers"][:3]))
+    if "top_features" in a:
+        out.append("most important features: " + ", ".join(f"{f['name']} ({f['importance']:.3f})"
+                                                          for f in a["top_features"][:10]))
+    return "\n".join(out)

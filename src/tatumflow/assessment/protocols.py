@@ -100,13 +100,13 @@ def paper_performer_protocol(data: PercePiano) -> Protocol:
 def paper_piece_assignment(names: list[str], excerpts: list[str], *, seed: int = 42,
                            test_share: float = 0.15, k: int = 4) -> dict[str, int]:
     """Excerpt -> fold (-1 = test), the procedure of the dataset's code over sorted
-    names: shuffle the labelled segments with ``random.seed(seed)``, draw whole
+    names: shuffle the labelled segments with Python's ``random`` seeded with ``seed``
+    (a private ``random.Random(seed)``, the same order as ``random.seed(seed)``), draw whole
     excerpt groups of more than one segment into the test set until it holds at
     least ``test_share`` of the segments, deal the rest round-robin to ``k`` folds.
     (The original membership depended on the authors' file listing order.)"""
     order = sorted(range(len(names)), key=lambda i: names[i])
-    random.seed(seed)
-    random.shuffle(order)
+    random.Random(seed).shuffle(order)
     size: dict[str, int] = {}
     for e in excerpts:
         size[e] = size.get(e, 0) + 1

@@ -111,23 +111,6 @@ def ratings_table(ratings: np.ndarray) -> list[dict[str, float]]:
     return [{d: float(7.0 * v) for d, v in zip(DIMENSIONS, row)} for row in ratings]
 
 
-def train_default(out: "str | Path" = DEFAULT_MODEL, *, root=None, seed: int = 0, progress: bool = False) -> ForestAssessor:
-    """Train the shipped assessor (``extra-trees-compact``) on every labelled
-    PercePiano segment and write it to ``out``."""
-    from .baselines import SklearnModel
-    from .cv import FEATURE_VERSION, feature_matrix
-    from .data import load_percepiano
-
-    data = load_percepiano(root)
-    X, names = feature_matrix(data, progress=progress)
-    m = SklearnModel("extra-trees-compact", seed).fit(X, data.ratings)
-    fa = ForestAssessor.from_sklearn(m.model_, names, {
-        "model": "extra-trees-compact", "trained_on": "PercePiano, all 1,189 labelled segments",
-        "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT"})
-    fa.save(out)
-    return fa
-
-
 def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path") -> Path:
     """A horizontal bar chart of the 19 ratings (1..7) of up to a few performances."""
     from matplotlib.figure import Figure
@@ -153,3 +136,30 @@ def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return Path(path)
+
+
+def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = None, *, on_skip=None) -> dict:
+    """Rate MIDI files with an assessor (default: the shipped one). Unreadable files
+    are listed under ``failed`` (``on_skip(error)`` is told of each) and the rest rated."""
+    from ..midi import read_midi
+
+    fa = ForestAssessor.load(model or DEFAULT_MODEL)
+    perfs, names, failed = [], [], []
+    for f in files:
+        try:
+            perfs.append(read_midi(f))
+            names.append(str(f))
+        except TatumFlowError as exc:  # report and carry on with the others
+            failed.append({"file": str(f), "error": str(exc)})
+            if on_skip:
+                on_skip(exc)
+    ratings = fa.assess(perfs) if perfs else np.zeros((0, len(DIMENSIONS)))
+    return {"model": fa.meta, "scale": "1..7", "dimensions": list(DIMENSIONS), "ratings": ratings,
+            "results": [{"file": n, "ratings": t} for n, t in zip(names, ratings_table(ratings))], "failed": failed}
+
+
+def format_ratings(results: list[dict]) -> str:
+    from ..utils import format_table
+
+    return "\n".join(r["file"] + "\n" + format_table([(d, f"{v:.2f}") for d, v in r["ratings"].items()],
+                                                       ("dimension (low-high)", "rating 1..7")) for r in results)

@@ -96,3 +96,19 @@ def resolve_source(src: "str | os.PathLike", *, progress: bool = True) -> tuple[
         names = ", ".join(sorted(BUILTIN_CORPORA))
         raise CorpusError(f"{s}: no such file or folder, and not a built-in corpus ({names})")
     raise CorpusError(f"{s}: expected a folder, a .csv index, a MIDI file or a corpus name")
+
+
+def parse_where(items) -> dict[str, str]:
+    """``["pianist=Art Tatum", "split=test"]`` -> ``{"pianist": "Art Tatum", "split": "test"}``."""
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise CorpusError(f"--where expects KEY=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def matches(where, split: str, meta) -> bool:
+    """The one row filter: every ``key=value`` of ``where`` holds (``split`` or a CSV column)."""
+    return all((split if k == "split" else meta.get(k)) == v for k, v in (where or {}).items())

@@ -44,3 +44,16 @@ def store_statistics(store: TokenStore) -> dict:
         "vocab_used": int((counts > 0).sum()),
         "vocab_usage": usage,
     }
+
+
+def format_statistics(st: dict, failures: list) -> str:
+    """What `tatumflow inspect` prints: the statistics, the vocabulary use, the first failures."""
+    from ..utils import format_table
+
+    keys = ["source", "files", "failed", "splits", "hours", "notes", "tokens", "tokens_per_note",
+            "tokens_per_second", "vocab_size", "vocab_used"]
+    usage = [(b, u["used"], u["ids"], f"{u['tokens']:,}", f"{100 * u['share']:.1f}%")
+             for b, u in st["vocab_usage"].items()]
+    return "\n".join([format_table([(k, st[k]) for k in keys], ("statistic", "value")), "",
+                      format_table(usage, ("block", "used", "ids", "tokens", "share"))]
+                     + [f"FAILED {f['key']}: {f['reason']}" for f in failures[:20]])

@@ -26,7 +26,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from ..corpus.sources import SourceFile, resolve_source
+from ..corpus.sources import SourceFile, matches, resolve_source
 from ..errors import StoreError
 from ..midi.validate import ValidationConfig, validate_file
 from ..tokenizer import PerformanceTokenizer, TokenizerConfig
@@ -114,7 +114,7 @@ def prepare_store(src: "str | os.PathLike", out: "str | os.PathLike", *,
     tok_cfg = tokenizer_config or TokenizerConfig()
     source_desc, files = resolve_source(src, progress=progress)
     if where:
-        files = [f for f in files if all((f.split if k == "split" else f.meta.get(k)) == v for k, v in where.items())]
+        files = [f for f in files if matches(where, f.split, f.meta)]
         if not files:
             raise StoreError(f"{src}: no file matches {where}")
         source_desc += " where " + ", ".join(f"{k}={v}" for k, v in where.items())

@@ -33,10 +33,17 @@ class _Sampler:
         ts = torch.linspace(0, T - 1, n).round().long().unique()
         self.timesteps = ts.flip(0)
 
-    def _prev(self, t: int) -> int:
+    def prev_timestep(self, t: int) -> int:
+        """The timestep after ``t`` on this sampler's grid (-1 after the last)."""
         ts = self.timesteps.tolist()
         i = ts.index(t)
         return ts[i + 1] if i + 1 < len(ts) else -1
+
+    def start_timestep(self, strength: float) -> int:
+        """Where partial denoising starts for ``strength`` (0..1 of the schedule):
+        the grid step nearest below ``strength * (T - 1)`` (the last step if none)."""
+        ts = self.timesteps.tolist()
+        return max([t for t in ts if t <= round(strength * (self.schedule.num_steps - 1))] or [ts[-1]])
 
     def _eps_x0(self, model_out, t: int, x):
         tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
@@ -61,7 +68,7 @@ class DDPMSampler(_Sampler):
     def step(self, model_out: torch.Tensor, t: int, x: torch.Tensor,
              generator: Optional[torch.Generator] = None) -> torch.Tensor:
         _, x0 = self._eps_x0(model_out, t, x)
-        prev = self._prev(t)
+        prev = self.prev_timestep(t)
         a, ap = self._abar(t, x), self._abar(prev, x)
         b = 1 - a / ap
         mean = ap.sqrt() * b / (1 - a) * x0 + (a / ap).sqrt() * (1 - ap) / (1 - a) * x
@@ -87,7 +94,7 @@ class DDIMSampler(_Sampler):
     def step(self, model_out: torch.Tensor, t: int, x: torch.Tensor,
              generator: Optional[torch.Generator] = None) -> torch.Tensor:
         eps, x0 = self._eps_x0(model_out, t, x)
-        prev = self._prev(t)
+        prev = self.prev_timestep(t)
         a, ap = self._abar(t, x), self._abar(prev, x)
         sigma = self.eta * ((1 - ap) / (1 - a)).sqrt() * (1 - a / ap).sqrt()
         out = ap.sqrt() * x0 + (1 - ap - sigma**2).clamp(min=0).sqrt() * eps
@@ -110,17 +117,33 @@ def guided(denoiser: Callable, guidance: float) -> Callable:
 
 
 @torch.no_grad()
-def sample(denoiser: Callable, sampler: _Sampler, shape: tuple[int, ...], *, cond: Optional[torch.Tensor] = None,
+def sample(denoiser: Callable, sampler: _Sampler, shape: tuple[int, ...], *, cond=None,
            guidance: float = 1.0, generator: Optional[torch.Generator] = None, x_T: Optional[torch.Tensor] = None,
-           start_step: Optional[int] = None, device: "torch.device | str" = "cpu") -> torch.Tensor:
-    """Run ``sampler`` from noise (or from ``x_T`` at ``start_step``, for
-    partial denoising such as style transfer), calling the denoiser at every step.
-    ``denoiser(x, t, cond)`` gets ``cond=None`` for the unconditional branch."""
+           start_step: Optional[int] = None, known: Optional[torch.Tensor] = None,
+           known_mask: Optional[torch.Tensor] = None, device: "torch.device | str" = "cpu") -> torch.Tensor:
+    """The one sampling loop: run ``sampler`` from noise (or from ``x_T`` at
+    ``start_step``, for partial denoising such as style transfer), calling the
+    denoiser at every step; ``denoiser(x, t, cond)`` gets ``cond=None`` for the
+    unconditional branch.
+
+    Inpainting: where ``known_mask`` (the leading dims of ``shape``, e.g. (B, n))
+    is True, the sample is replaced after every step by ``known`` noised to the
+    next step's level (the replacement method of Song et al. 2021 and RePaint's
+    inner step, Lugmayr et al. 2022), and by ``known`` itself at the end."""
     x = x_T if x_T is not None else torch.randn(shape, generator=generator).to(device)
+    if known_mask is not None and known is None:
+        raise ValueError("known_mask needs the known values")
     predict = guided(denoiser, guidance)
     for t in sampler.timesteps.tolist():
         if start_step is not None and t > start_step:
             continue
         tt = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         x = sampler.step(predict(x, tt, cond), t, x, generator=generator)
+        prev = sampler.prev_timestep(t)
+        if known_mask is not None and prev >= 0 and bool(known_mask.any()):
+            kn = known[known_mask]  # (M, D)
+            noise = torch.randn(kn.shape, generator=generator, dtype=kn.dtype).to(x.device)
+            x[known_mask] = sampler.schedule.add_noise(kn, noise, torch.full((kn.shape[0],), prev, device=x.device))
+    if known_mask is not None:
+        x[known_mask] = known[known_mask]
     return x

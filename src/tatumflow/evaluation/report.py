@@ -56,10 +56,12 @@ def load_set(src: "str | os.PathLike | Sequence[Performance]", *, name: str,
         perfs = list(src)
         return PieceSet(name, f"<{len(perfs)} performances>", perfs,
                         [p.metadata.get("source", f"piece {i}") for i, p in enumerate(perfs)])
+    from ..corpus.sources import matches
+
     where = dict(where or {})
 
     def keep(split: str, meta: Mapping) -> bool:
-        return all((split if k == "split" else meta.get(k)) == v for k, v in where.items())
+        return matches(where, split, meta)
 
     p = Path(src)
     if (p / "manifest.json").exists():
@@ -294,3 +296,13 @@ def _write_markdown(rep: dict, figs: list[tuple[str, str]], path: Path) -> None:
               "full numbers in `report.json`.", ""]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")
+
+
+def summary_line(rep: dict) -> str:
+    """One line: pieces, mean OA, mean KL and the style judge's P(target) of both sets."""
+    s = rep["set_vs_set"]["summary"]
+    line = (f"{rep['gen']['pieces']} vs {rep['ref']['pieces']} pieces: mean OA {s['mean_oa']:.3f}, "
+            f"mean KL {s['mean_kl']:.3f} bits over {s['features']} features")
+    if rep["style"]:
+        line += f"; P({rep['style']['target']}) {rep['style']['gen_mean']:.3f} vs {rep['style']['ref_mean']:.3f}"
+    return line

@@ -101,3 +101,19 @@ def validate_paths(paths: Sequence["str | os.PathLike"], config: ValidationConfi
     else:
         files_iter = files
     return [validate_file(f, config)[0] for f in files_iter]
+
+
+def format_results(results: Sequence[ValidationResult]) -> str:
+    """The table `tatumflow validate` prints, and a summary line counting the failure reasons."""
+    from ..utils import format_table
+
+    rows = [("ok" if r.ok else "FAIL", f"{r.seconds:.1f}", r.notes, r.reason, r.path) for r in results]
+    reasons: dict[str, int] = {}
+    for r in results:
+        if not r.ok:
+            key = r.reason.split(" (")[0].split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+    n_ok = sum(r.ok for r in results)
+    return (format_table(rows, ("status", "seconds", "notes", "reason", "path"))
+            + f"\n\n{len(results)} files: {n_ok} ok, {len(results) - n_ok} failed"
+            + ("" if not reasons else " (" + ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) + ")"))

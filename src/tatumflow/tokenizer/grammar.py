@@ -48,10 +48,6 @@ class Grammar:
         self.type_transitions = allowed
         self.allowed_first = np.array([t in (SOS,) for t in range(n)])
 
-    @property
-    def type_names(self) -> tuple[str, ...]:
-        return TYPE_NAMES
-
     def allowed_next(self, prev_id: int) -> np.ndarray:
         """Boolean mask (V,) of ids allowed right after ``prev_id``."""
         t = self.vocab.type_of[prev_id]

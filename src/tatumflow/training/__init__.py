@@ -4,10 +4,10 @@ from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, sav
 from .config import ConfigError, TrainConfig, load_run_config
 from .ema import EMA
 from .lora import LoRALinear, apply_lora, load_adapter, lora_state_dict, save_adapter
-from .trainer import StepOutput, Trainer, lr_at, param_groups, select_device
+from .trainer import Trainer, lr_at, param_groups
 
 __all__ = [
-    "Trainer", "TrainConfig", "StepOutput", "EMA", "ConfigError", "CheckpointError", "load_run_config",
-    "save_checkpoint", "load_checkpoint", "latest_checkpoint", "select_device", "param_groups", "lr_at",
+    "Trainer", "TrainConfig", "EMA", "ConfigError", "CheckpointError", "load_run_config",
+    "save_checkpoint", "load_checkpoint", "latest_checkpoint", "param_groups", "lr_at",
     "LoRALinear", "apply_lora", "save_adapter", "load_adapter", "lora_state_dict",
 ]

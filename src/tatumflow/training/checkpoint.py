@@ -2,9 +2,11 @@
 
 A checkpoint is a folder ``step-000123/`` holding ``model.safetensors``,
 optionally ``ema.safetensors``, ``optimizer.safetensors`` and ``state.json``
-(schema version, model family and config, tokenizer config, training config,
-trainer state, optimiser hyper-parameters, RNG states). It is written into a
-temporary folder and renamed, so a crash never leaves half a checkpoint.
+(schema version, model family and config, the tokenizer config once with its
+hash, training config, trainer state, optimiser hyper-parameters, RNG states).
+It is written into a temporary folder and renamed, so a crash never leaves half
+a checkpoint. Older schemas are read through ``upgrade_<n>`` functions, each
+turning a schema-``n`` state into schema ``n + 1``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,57 @@ import numpy as np
 import torch
 
 from ..errors import TatumFlowError
+from ..tokenizer import TokenizerConfig
 
-CHECKPOINT_SCHEMA = 1
+CHECKPOINT_SCHEMA = 2
 
 
 class CheckpointError(TatumFlowError):
     """A checkpoint is missing, incomplete or of an unknown schema."""
+
+
+def model_state(model) -> dict[str, Any]:
+    """The model's part of ``state.json``: family, config, and its tokenizer config
+    (stored once, with its hash; ``None`` for a model that reads no tokens)."""
+    cfg = getattr(model, "config", None)
+    tok = getattr(cfg, "tokenizer", None)
+    return {"family": getattr(model, "family", type(model).__name__),
+            "model_config": cfg.to_dict() if cfg is not None else {},
+            "tokenizer": None if tok is None else {"config": tok.to_dict(), "hash": tok.hash}}
+
+
+def tokenizer_config(state: dict, where: "str | os.PathLike" = "checkpoint") -> Optional[TokenizerConfig]:
+    """The checkpoint's typed tokenizer config, its stored hash verified."""
+    t = state.get("tokenizer")
+    if t is None:
+        return None
+    cfg = TokenizerConfig.from_dict(t["config"])
+    if cfg.hash != t.get("hash"):
+        raise CheckpointError(f"{where}: the tokenizer config's hash {cfg.hash} differs from the stored "
+                              f"{t.get('hash')} (edited or corrupt state.json)")
+    return cfg
+
+
+def upgrade_1(state: dict) -> dict:
+    """Schema 1 -> 2: the tokenizer config was kept three times (inside
+    ``model_config``, as ``tokenizer_config`` and in ``run_info``) as an untyped
+    dict; schema 2 keeps it once, with its hash. An empty one meant the default."""
+    state = dict(state)
+    mc = dict(state.get("model_config") or {})
+    run_info = dict(state.get("run_info") or {})
+    state.pop("tokenizer_config", None)  # the store's, a copy of the model's where the model reads tokens
+    run_info.pop("tokenizer_config", None)
+    if "tokenizer" in mc:  # a model that reads tokens (schema 1: TatumFlow); {} was the default config
+        tok = mc.pop("tokenizer")
+        cfg = TokenizerConfig.from_dict(tok) if tok else TokenizerConfig()
+        state["tokenizer"] = {"config": cfg.to_dict(), "hash": cfg.hash}
+    else:  # a model that reads notes (schema 1: the Music RNN)
+        state["tokenizer"] = None
+    state.update(model_config=mc, run_info=run_info, schema=2)
+    return state
+
+
+UPGRADES = {1: upgrade_1}
 
 
 def _flatten_optimizer(opt_state: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -107,10 +154,16 @@ def load_checkpoint(directory: "str | os.PathLike") -> dict[str, Any]:
     d = Path(directory)
     if not (d / "state.json").exists() or not (d / "model.safetensors").exists():
         raise CheckpointError(f"{d}: not a checkpoint (needs state.json and model.safetensors)")
-    state = json.loads((d / "state.json").read_text())
+    try:
+        state = json.loads((d / "state.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{d}/state.json: not JSON ({exc})") from None
+    while state.get("schema") in UPGRADES:
+        state = UPGRADES[state["schema"]](state)
     if state.get("schema") != CHECKPOINT_SCHEMA:
         raise CheckpointError(f"{d}: checkpoint schema {state.get('schema')} is not supported "
-                              f"(this TatumFlow reads {CHECKPOINT_SCHEMA})")
+                              f"(this TatumFlow reads {', '.join(map(str, [*UPGRADES, CHECKPOINT_SCHEMA]))})")
+    tokenizer_config(state, d)
     out = {"state": state, "model": load_file(str(d / "model.safetensors")), "ema": None,
            "optimizer": None, "rng": None}
     if (d / "ema.safetensors").exists():

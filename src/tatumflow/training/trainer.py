@@ -1,10 +1,12 @@
 """The one Trainer every TatumFlow model trains through.
 
 Models implement ``training_step(batch) -> StepOutput`` and
-``validation_step(batch) -> StepOutput``, expose ``family`` and ``config`` (a
-dataclass with ``to_dict``), and may read scalars the Trainer sets in
-``model.scalars`` (KL weight, ...). Datasets are indexable and return dicts of
-tensors; they may implement ``set_scalar(name, value)`` for curricula.
+``validation_step(batch) -> StepOutput`` (:mod:`tatumflow.models.protocol`),
+expose ``family`` and ``config`` (a dataclass with ``to_dict``), and may read
+scalars the Trainer sets in ``model.scalars`` (KL weight, ...), named in
+``model.scalar_names``. Datasets are indexable and return dicts of tensors; they
+may implement ``set_scalar(name, value)`` for curricula, named in
+``scalar_names``. A schedule for a name nobody reads is an error.
 
 Batches are drawn deterministically: step ``s`` uses indices from
 ``numpy.random.default_rng([seed, s])``, so a resumed run sees exactly the
@@ -19,7 +21,6 @@ import csv
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -28,16 +29,13 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from .checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint, set_rng_state
+from ..errors import TatumFlowError
+from ..models.protocol import StepOutput
+from ..utils import select_device
+from .checkpoint import (latest_checkpoint, load_checkpoint, model_state, prune_checkpoints, save_checkpoint,
+                         set_rng_state)
 from .config import ConfigError, TrainConfig
 from .ema import EMA
-
-
-@dataclass
-class StepOutput:
-    loss: torch.Tensor
-    metrics: dict[str, float] = field(default_factory=dict)
-    n_items: int = 0  # tokens or notes in the batch, for throughput
 
 
 class _TrainingStep(nn.Module):
@@ -51,21 +49,6 @@ class _TrainingStep(nn.Module):
     def forward(self, batch):
         out = self.model.training_step(batch)
         return out.loss, out.metrics, out.n_items
-
-
-def select_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"device {name!r} requested but Apple MPS is not available")
-    return dev
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -112,7 +95,11 @@ class Trainer:
         if config.batch_size % (config.grad_accum * self.world):
             raise ConfigError(f"batch_size {config.batch_size} must divide by grad_accum x world size "
                               f"({config.grad_accum} x {self.world})")
-        self.device = select_device(config.device)
+        try:
+            self.device = select_device(config.device)
+        except TatumFlowError as exc:
+            raise ConfigError(str(exc)) from None
+        self._check_schedules(model, train_data)
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("fp16 needs CUDA; use bf16 on the CPU")
         self.model = model.to(self.device)
@@ -154,16 +141,25 @@ class Trainer:
         dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
+    def _check_schedules(self, model, data) -> None:
+        for name, spec in self.cfg.schedules.items():
+            target = spec.get("target", "model")
+            if target not in ("model", "data"):
+                raise ConfigError(f"schedule {name!r}: target must be model or data, got {target!r}")
+            obj = model if target == "model" else data
+            known = tuple(getattr(obj, "scalar_names", ()))
+            if name not in known or (target == "data" and not hasattr(data, "set_scalar")):
+                raise ConfigError(f"schedule {name!r}: the {target} ({type(obj).__name__}) reads no scalar of that "
+                                  f"name (it reads: {', '.join(known) or 'none'})")
+
     def _apply_schedules(self) -> dict[str, float]:
         values = {}
         for name, spec in self.cfg.schedules.items():
             v = ramp(self.step, spec)
             if spec.get("target", "model") == "data":
-                if not hasattr(self.train_data, "set_scalar"):
-                    raise ConfigError(f"schedule {name!r} targets the data, which has no set_scalar")
                 self.train_data.set_scalar(name, v)
             else:
-                getattr(self.model, "scalars", {})[name] = v
+                self.model.scalars[name] = v
             values[f"sched/{name}"] = v
         return values
 
@@ -354,9 +350,7 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
         return {
-            "family": getattr(self.model, "family", type(self.model).__name__),
-            "model_config": self.model.config.to_dict() if hasattr(self.model, "config") else {},
-            "tokenizer_config": self.run_info.get("tokenizer_config"),
+            **model_state(self.model),
             "train_config": self.cfg.to_dict(),
             "run_info": self.run_info,
             "trainer": {"step": self.step, "best": self.best, "bad_evals": self.bad_evals,

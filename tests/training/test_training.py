@@ -14,7 +14,7 @@ from tatumflow.training import (
     load_run_config, lr_at, param_groups, save_adapter,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cfg(**kw):
@@ -58,7 +58,7 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path):
 def test_ddp_two_processes_match_one(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(REPO / "tests" / "ddp_worker.py"), str(tmp_path / "ddp")],
+                           str(REPO / "tests" / "training" / "ddp_worker.py"), str(tmp_path / "ddp")],
                           capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = json.loads((tmp_path / "ddp" / "ddp.json").read_text())

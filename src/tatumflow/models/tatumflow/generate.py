@@ -1,12 +1,14 @@
 """Every TatumFlow generation mode behind one object.
 
->>> pipe = GenerationPipeline.from_checkpoint("runs/tatumflow_tiny/step-0002000")
->>> perf = pipe.continuation(prompt, seconds=20, seed=1)
+>>> model, _ = tatumflow.pretrained.load_model("runs/tatumflow_tiny/best")
+>>> pipe = GenerationPipeline(model)
+>>> perf = pipe.continuation(prompt, seconds=20, seed=1).performance
 
 Modes: :meth:`unconditional`, :meth:`continuation`, :meth:`style_transfer`,
-:meth:`improvise`, :meth:`edit_harmony`, :meth:`interpolate`. Each is
-deterministic for a given seed and returns Performances whose tokens obey the
-grammar (constrained decoding, :mod:`.constrained`).
+:meth:`improvise`, :meth:`edit_harmony`, :meth:`interpolate`, listed once in
+:data:`MODES` (what ``generate --mode`` accepts). Each is deterministic for a
+given seed and returns Performances whose tokens obey the grammar (constrained
+decoding, :mod:`tatumflow.generation.constrained`).
 
 How the latents are made: new music starts from noise and is denoised (DDIM or
 DDPM, classifier-free guidance on style and theory); a prompt's latents are
@@ -19,53 +21,21 @@ music longer than one window continues from the last half window.
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
-from ..diffusion import DDIMSampler, DDPMSampler, guided
-from ..errors import TatumFlowError
-from ..nn import KVCache
-from ..performance import Performance
-from ..tokenizer import PerformanceTokenizer, TokenizerConfig
-from .constrained import GrammarState, sample_next
-
-MODES = ("unconditional", "continuation", "style-transfer", "improvise", "edit-harmony", "interpolate")
-
-_QUALITIES = {
-    "": (0, 4, 7), "maj": (0, 4, 7), "M": (0, 4, 7), "m": (0, 3, 7), "min": (0, 3, 7), "-": (0, 3, 7),
-    "7": (0, 4, 7, 10), "dom7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "M7": (0, 4, 7, 11), "^7": (0, 4, 7, 11),
-    "m7": (0, 3, 7, 10), "min7": (0, 3, 7, 10), "-7": (0, 3, 7, 10), "mmaj7": (0, 3, 7, 11),
-    "m7b5": (0, 3, 6, 10), "ø": (0, 3, 6, 10), "ø7": (0, 3, 6, 10), "dim": (0, 3, 6), "o": (0, 3, 6),
-    "dim7": (0, 3, 6, 9), "o7": (0, 3, 6, 9), "aug": (0, 4, 8), "+": (0, 4, 8), "6": (0, 4, 7, 9),
-    "m6": (0, 3, 7, 9), "sus": (0, 5, 7), "sus4": (0, 5, 7), "sus2": (0, 2, 7), "7sus4": (0, 5, 7, 10),
-    "9": (0, 4, 7, 10, 14), "maj9": (0, 4, 7, 11, 14), "m9": (0, 3, 7, 10, 14), "7b9": (0, 4, 7, 10, 13),
-    "7#9": (0, 4, 7, 10, 15), "11": (0, 4, 7, 10, 14, 17), "m11": (0, 3, 7, 10, 14, 17),
-    "13": (0, 4, 7, 10, 14, 21), "7#11": (0, 4, 7, 10, 18), "add9": (0, 4, 7, 14),
-}
-_ROOTS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-
-
-def parse_chord(symbol: str) -> tuple[int, tuple[int, ...]]:
-    """``"Dm7"`` -> (root pitch class 2, intervals (0, 3, 7, 10)); a slash bass is ignored."""
-    m = re.fullmatch(r"([A-Ga-g])([#b]?)([^/]*)(?:/[A-Ga-g][#b]?)?", symbol.strip())
-    if not m or m.group(3) not in _QUALITIES:
-        raise TatumFlowError(f"chord {symbol!r}: not a chord symbol this parser knows "
-                             f"(root A-G, optional # or b, then one of {', '.join(q or 'maj' for q in _QUALITIES)})")
-    root = (_ROOTS[m.group(1).upper()] + {"#": 1, "b": -1, "": 0}[m.group(2)]) % 12
-    return root, _QUALITIES[m.group(3)]
-
-
-def parse_progression(text: str) -> list[tuple[int, tuple[int, ...]]]:
-    chords = [parse_chord(s) for s in re.split(r"[\s|,]+", text.strip()) if s]
-    if not chords:
-        raise TatumFlowError("the chord progression is empty")
-    return chords
-
+from ...diffusion import DDIMSampler, DDPMSampler, sample
+from ...errors import TatumFlowError
+from ...features.chords import parse_progression
+from ...generation.constrained import GrammarState, sample_next
+from ...nn import KVCache
+from ...performance import Performance
+from ...tokenizer import PerformanceTokenizer
 
 @dataclass
 class Sampling:
@@ -100,25 +70,13 @@ class Result:
 
 
 class GenerationPipeline:
-    def __init__(self, model, tokenizer: Optional[PerformanceTokenizer] = None, device: "str | torch.device" = "cpu"):
+    def __init__(self, model, device: "str | torch.device" = "cpu"):
         self.model = model.eval()
         cfg = model.config
-        self.tok = tokenizer or PerformanceTokenizer(TokenizerConfig.from_dict(cfg.tokenizer) if cfg.tokenizer else None)
-        if self.tok.vocab_size != cfg.vocab_size:
-            raise TatumFlowError(f"tokenizer has {self.tok.vocab_size} tokens, the model {cfg.vocab_size}")
+        self.tok = PerformanceTokenizer(cfg.tokenizer)  # checked against the model by its config
         self.device = torch.device(device)
         self.model.to(self.device)
         self.L, self.span = cfg.seq_len, cfg.span
-
-    @classmethod
-    def from_checkpoint(cls, path: "str | Path", device: str = "auto") -> "GenerationPipeline":
-        from ..models import from_checkpoint
-        from ..training.trainer import select_device
-
-        model, state = from_checkpoint(path)
-        if state.get("family") != "tatumflow":
-            raise TatumFlowError(f"{path}: a {state.get('family')} checkpoint, not a TatumFlow one")
-        return cls(model, device=select_device(device))
 
     # ------------------------------------------------------------ pieces
     def tokens(self, perf: Performance) -> list[int]:
@@ -168,28 +126,21 @@ class GenerationPipeline:
         ``strength`` (0..1 of the schedule); ``known`` (B, k, D) fixes the first
         k latents (inpainting)."""
         m = self.model
-        n, D = m.config.n_latents, m.config.latent_dim
+        shape = (batch, m.config.n_latents, m.config.latent_dim)
         smp = self._sampler(s)
-        steps = smp.timesteps.tolist()
-        noise = torch.randn((batch, n, D), generator=gen).to(self.device)
-        if start is not None:  # start at the grid step nearest below the strength
-            t0 = max([t for t in steps if t <= round(strength * (m.schedule.num_steps - 1))] or [steps[-1]])
-            x = m.schedule.add_noise(start, noise, torch.full((batch,), t0, device=self.device))
-        else:
-            x, t0 = noise, steps[0]
-        predict = guided(m.denoise, s.guidance)
-        for t in steps:
-            if t > t0:
-                continue
-            tt = torch.full((batch,), t, dtype=torch.long, device=self.device)
-            x = smp.step(predict(x, tt, cond), t, x, generator=gen)
-            prev = smp._prev(t)
-            if known is not None and prev >= 0:  # inpainting: the known latents, noised to the next level
-                kn = torch.randn(known.shape, generator=gen).to(self.device)
-                x[:, : known.shape[1]] = m.schedule.add_noise(known, kn, torch.full((batch,), prev, device=self.device))
-        if known is not None:
-            x[:, : known.shape[1]] = known
-        return x
+        x = torch.randn(shape, generator=gen).to(self.device)
+        t0 = None
+        if start is not None:
+            t0 = smp.start_timestep(strength)
+            x = m.schedule.add_noise(start, x, torch.full((batch,), t0, device=self.device))
+        full = mask = None
+        if known is not None:  # inpainting: the first k latents are known
+            full = torch.zeros(shape, device=self.device, dtype=known.dtype)
+            full[:, : known.shape[1]] = known
+            mask = torch.zeros(shape[:2], dtype=torch.bool, device=self.device)
+            mask[:, : known.shape[1]] = True
+        return sample(m.denoise, smp, shape, cond=cond, guidance=s.guidance, generator=gen, x_T=x, start_step=t0,
+                      known=full, known_mask=mask, device=self.device)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, style: torch.Tensor, history: list[int], state: GrammarState,
@@ -457,42 +408,154 @@ class GenerationPipeline:
         return out
 
 
+@dataclass
+class Inputs:
+    """What the modes read; each mode needs some of it (:data:`MODES`)."""
+
+    prompt: Optional[Performance] = None   # the piece to continue / transform; interpolate's first style
+    style: Optional[Performance] = None    # the style source; interpolate's second style
+    seconds: float = 30.0
+    chords: Optional[str] = None
+    strength: float = 0.6
+    creativity: float = 0.5
+    variations: int = 3
+    alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    seed: int = 0
+
+
+def _style_of(pipe: GenerationPipeline, perf: Optional[Performance]):
+    return None if perf is None else pipe.analyse(pipe.tokens(perf)[: pipe.L])["style"]
+
+
+@dataclass(frozen=True)
+class Mode:
+    run: Callable[[GenerationPipeline, Inputs, Sampling], list[tuple[str, Result]]]  # (file suffix, result)
+    needs: dict  # Inputs field -> what it is, for the error when it is missing
+
+
+#: The TatumFlow modes, listed once: ``generate --mode`` choices, the CLI dispatch, :func:`write_every_mode`.
+MODES: dict[str, Mode] = {
+    "unconditional": Mode(lambda p, i, s: [("", p.unconditional(i.seconds, style=_style_of(p, i.style), seed=i.seed,
+                                                                 sampling=s))], {}),
+    "continuation": Mode(lambda p, i, s: [("", p.continuation(i.prompt, i.seconds, seed=i.seed, sampling=s))],
+                         {"prompt": "the MIDI to continue"}),
+    "style-transfer": Mode(lambda p, i, s: [("", p.style_transfer(i.prompt, i.style, i.strength, seed=i.seed,
+                                                                  sampling=s))],
+                           {"prompt": "the content MIDI", "style": "the MIDI whose style to take"}),
+    "improvise": Mode(lambda p, i, s: [(f"_v{k}", r) for k, r in enumerate(
+        p.improvise(i.prompt, i.creativity, i.variations, seed=i.seed, sampling=s))],
+        {"prompt": "the MIDI to improvise on"}),
+    "edit-harmony": Mode(lambda p, i, s: [("", p.edit_harmony(i.prompt, i.chords, i.strength, seed=i.seed,
+                                                              sampling=s))],
+                         {"prompt": "the piece to re-harmonise", "chords": 'e.g. "Dm7 G7 Cmaj7 Cmaj7"'}),
+    "interpolate": Mode(lambda p, i, s: [(f"_a{a:.2f}", r) for a, r in zip(i.alphas, p.interpolate(
+        i.prompt, i.style, i.alphas, i.seconds, seed=i.seed, sampling=s))],
+        {"prompt": "the first style's MIDI", "style": "the second style's MIDI"}),
+}
+
+
+def run_mode(pipe: GenerationPipeline, mode: str, inputs: Inputs, sampling: Optional[Sampling] = None
+             ) -> list[tuple[str, Result]]:
+    """One mode's results as ``(file suffix, Result)`` pairs (``_v<k>`` per
+    variation, ``_a<alpha>`` per interpolation step, ``""`` otherwise)."""
+    if mode not in MODES:
+        raise TatumFlowError(f"unknown TatumFlow mode {mode!r}; modes: {', '.join(MODES)}")
+    for name, what in MODES[mode].needs.items():
+        if getattr(inputs, name) is None:
+            raise TatumFlowError(f"--mode {mode} needs --{name} ({what})")
+    return MODES[mode].run(pipe, inputs, sampling or Sampling())
+
+
+def write_results(results: list[tuple[str, Result]], out: "str | Path", *, label: str,
+                  pianoroll: "str | Path | None" = None) -> list[Path]:
+    """Write each result to ``out`` (suffixed per variation) and optionally its piano roll."""
+    from ...midi import write_midi
+    from ...render import plot_pianoroll
+
+    out, paths = Path(out), []
+    for suffix, r in results:
+        path = write_midi(r.performance, out.with_name(out.stem + suffix + (out.suffix or ".mid")) if suffix else out)
+        paths.append(path)
+        if pianoroll:
+            png = Path(pianoroll)
+            png = png.with_name(png.stem + suffix + ".png") if suffix else png
+            paths.append(plot_pianoroll(r.performance, png, title=f"{path.name} ({label})"))
+    return paths
+
+
 def write_every_mode(pipe: GenerationPipeline, piece: Performance, other: Performance, out: "str | Path", *,
                      seconds: float = 12.0, chords: str = "Dm7 G7 Cmaj7 Cmaj7", seed: int = 0,
                      sampling: Optional[Sampling] = None, pianoroll: bool = True, echo=print) -> dict[str, list]:
     """One output of every mode into ``out/<mode>[_<k>].mid`` (and ``.png``):
-    ``piece`` is the prompt / content, ``other`` the second style. Returns
-    ``{mode: [(path, Result, seconds of compute), ...]}``."""
+    ``piece`` is the prompt / content, ``other`` the second style (unconditional
+    samples its style). Returns ``{mode: [(path, Result, seconds of compute), ...]}``."""
     import time
 
-    from ..midi import write_midi
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = {
-        "unconditional": lambda s: [("", pipe.unconditional(seconds, seed=seed, sampling=s))],
-        "continuation": lambda s: [("", pipe.continuation(piece, seconds, seed=seed, sampling=s))],
-        "style-transfer": lambda s: [("", pipe.style_transfer(piece, other, 0.6, seed=seed, sampling=s))],
-        "improvise": lambda s: [(f"_v{i}", r) for i, r in enumerate(pipe.improvise(piece, 0.5, 2, seed=seed,
-                                                                                   sampling=s))],
-        "edit-harmony": lambda s: [("", pipe.edit_harmony(piece, chords, 0.6, seed=seed, sampling=s))],
-        "interpolate": lambda s: [(f"_a{a:.2f}", r) for a, r in
-                                  zip((0.0, 0.5, 1.0), pipe.interpolate(piece, other, (0.0, 0.5, 1.0), seconds,
-                                                                         seed=seed, sampling=s))],
-    }
+    inputs = Inputs(prompt=piece, style=other, seconds=seconds, chords=chords, strength=0.6, creativity=0.5,
+                    variations=2, alphas=(0.0, 0.5, 1.0), seed=seed)
+    Path(out).mkdir(parents=True, exist_ok=True)
     written: dict[str, list] = {}
-    for mode in MODES:
+    for mode, spec in MODES.items():
         t0 = time.perf_counter()
-        results = runs[mode](sampling or Sampling())
+        results = run_mode(pipe, mode, inputs if "style" in spec.needs else dataclasses.replace(inputs, style=None),
+                           sampling)
         dt = (time.perf_counter() - t0) / len(results)
-        written[mode] = []
-        for suffix, r in results:
-            path = write_midi(r.performance, out / f"{mode}{suffix}.mid")
-            if pianoroll:
-                from ..render import plot_pianoroll
-
-                plot_pianoroll(r.performance, path.with_suffix(".png"), title=f"TatumFlow {mode}{suffix}")
-            written[mode].append((path, r, dt))
+        paths = write_results(results, Path(out) / f"{mode}.mid", label=f"TatumFlow {mode}",
+                              pianoroll=Path(out) / f"{mode}.png" if pianoroll else None)
+        written[mode] = [(path, r, dt) for path, (_, r) in zip(paths[:: 2 if pianoroll else 1], results)]
+        for path, r, _ in written[mode]:
             echo(f"      {path}: {len(r.performance)} notes, {r.performance.end:.1f}s, "
                  f"{r.grammar_errors} grammar errors ({dt:.1f}s)")
     return written
+
+
+# ---------------------------------------------------------------- the family's generate command
+def add_generate_options(g) -> None:
+    """TatumFlow's own ``generate`` options (the CLI adds the shared ones)."""
+    g.add_argument("--style", help="MIDI whose style to use (style-transfer, interpolate, unconditional)")
+    g.add_argument("--chords", help='chord progression for edit-harmony, e.g. "Dm7 G7 Cmaj7 Cmaj7"')
+    g.add_argument("--strength", type=float, default=0.6, help="how far to re-noise (style-transfer, edit-harmony)")
+    g.add_argument("--creativity", type=float, default=0.5, help="improvise: 0 close to the prompt .. 1 free")
+    g.add_argument("--variations", type=int, default=3, help="improvise: how many")
+    g.add_argument("--alphas", default="0,0.25,0.5,0.75,1", help="interpolate: style mix values")
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--min-p", type=float)
+    g.add_argument("--steps", type=int, default=50, help="denoising steps")
+    g.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    g.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 deterministic .. 1)")
+    g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (1 = none)")
+    g.add_argument("--no-cache", action="store_true", help="decode without the KV cache (slower; same output)")
+    g.add_argument("--max-polyphony", type=int, help="no new note while this many sound")
+    g.add_argument("--max-note-seconds", type=float, help="release any note held this long")
+
+
+def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Path]:
+    """``tatumflow generate`` for a TatumFlow checkpoint: every mode, from parsed options."""
+    from ...midi import read_midi
+
+    def load(path):
+        if path is None:
+            return None
+        perf = read_midi(path)
+        return perf.slice(0, opts["prompt_seconds"]) if opts.get("prompt_seconds") else perf
+
+    try:
+        alphas = [float(a) for a in opts["alphas"].split(",")]
+    except ValueError:
+        raise TatumFlowError(f"--alphas expects comma-separated numbers, got {opts['alphas']!r}") from None
+    pipe = GenerationPipeline(model, device=device)
+    s = Sampling(temperature=opts["temperature"], top_k=opts["top_k"], top_p=opts["top_p"], min_p=opts["min_p"],
+                 steps=opts["steps"], sampler=opts["sampler"], eta=opts["eta"], guidance=opts["guidance"],
+                 use_cache=not opts["no_cache"], max_polyphony=opts["max_polyphony"],
+                 max_note_seconds=opts["max_note_seconds"])
+    mode = opts["mode"] or "continuation"
+    inputs = Inputs(prompt=load(opts["prompt"]), style=load(opts["style"]), seconds=opts["seconds"],
+                    chords=opts["chords"], strength=opts["strength"], creativity=opts["creativity"],
+                    variations=opts["variations"], alphas=alphas, seed=opts["seed"])
+    results = run_mode(pipe, mode, inputs, s)
+    paths = write_results(results, opts["out"], label=mode, pianoroll=opts.get("pianoroll"))
+    for (suffix, r), path in zip(results, paths[:: 2 if opts.get("pianoroll") else 1]):
+        echo(f"{path}: {mode}, {len(r.performance)} notes, {r.performance.end:.1f}s, "
+             f"{len(r.ids)} tokens, {r.grammar_errors} grammar errors")
+    return paths

@@ -35,17 +35,19 @@ Loss: ``w_recon * CE + w_diff * diffusion + w_kl * KL(style) + w_orth * orth
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, fields
 from typing import Optional
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
-from ..diffusion import NoiseSchedule
-from ..errors import TatumFlowError
-from ..nn import MLP, CausalDecoderBlock, DiTBlock, KVCache, modulate, timestep_embedding
-from ..training.trainer import StepOutput
+from ...diffusion import NoiseSchedule
+from ...errors import TatumFlowError
+from ...nn import MLP, CausalDecoderBlock, DiTBlock, KVCache, modulate, timestep_embedding
+from ...tokenizer import PerformanceTokenizer, TokenizerConfig
+from ..protocol import StepOutput
 
 THEORY_FAMILIES = ("harmony", "melody", "rhythm", "dynamics")
 
@@ -79,10 +81,16 @@ class TatumFlowConfig:
     w_orth: float = 0.2
     w_latent_kl: float = 1e-3
     style_free_bits: float = 0.1   # nats per style dimension the KL does not charge (keeps the style in use)
-    tokenizer: dict = field(default_factory=dict)   # the tokenizer config (the theory encoder decodes tokens)
+    tokenizer: Optional[TokenizerConfig] = None   # the model's tokens (None: the default config)
 
     def __post_init__(self) -> None:
         self.theory_dims, self.scales = tuple(self.theory_dims), tuple(self.scales)
+        if self.tokenizer is None or isinstance(self.tokenizer, dict):
+            self.tokenizer = TokenizerConfig.from_dict(self.tokenizer) if self.tokenizer else TokenizerConfig()
+        n = PerformanceTokenizer(self.tokenizer).vocab_size  # the one vocabulary check
+        if n != self.vocab_size:
+            raise TatumFlowError(f"the tokenizer (config {self.tokenizer.hash}) has {n} tokens, "
+                                 f"the model's vocab_size is {self.vocab_size}")
         if self.seq_len % self.span:
             raise TatumFlowError(f"seq_len {self.seq_len} must be a multiple of span {self.span}")
         if self.d_model % self.n_heads or self.width % self.n_heads:
@@ -101,9 +109,14 @@ class TatumFlowConfig:
         return self.seq_len // self.span
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        """The model's hyper-parameters (JSON); the tokenizer config travels on its own."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tokenizer"}
         d["theory_dims"], d["scales"] = list(self.theory_dims), list(self.scales)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict, *, tokenizer: Optional[TokenizerConfig] = None) -> "TatumFlowConfig":
+        return cls(**d, tokenizer=tokenizer)
 
 
 #: Seed 001's table (hidden / latent / layers / heads); the layer split between
@@ -131,13 +144,9 @@ class TheoryEncoder(nn.Module):
 
     def __init__(self, cfg: TatumFlowConfig):
         super().__init__()
-        from ..features.torch_face import TheoryFeatures
-        from ..tokenizer import PerformanceTokenizer, TokenizerConfig
+        from ...features.torch_face import TheoryFeatures
 
-        tok = PerformanceTokenizer(TokenizerConfig.from_dict(cfg.tokenizer) if cfg.tokenizer else None)
-        if tok.vocab_size != cfg.vocab_size:
-            raise TatumFlowError(f"the tokenizer has {tok.vocab_size} tokens, the model {cfg.vocab_size}")
-        self.features = TheoryFeatures(tok)
+        self.features = TheoryFeatures(PerformanceTokenizer(cfg.tokenizer))
         probe = self.features(torch.zeros(1, 8, dtype=torch.long, device="cpu"), torch.float32)
         self.in_dims = [probe[f].shape[-1] for f in THEORY_FAMILIES]
         self.proj = nn.ModuleList(nn.Sequential(nn.LayerNorm(i), nn.Linear(i, o), nn.GELU())
@@ -197,11 +206,13 @@ def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 class TatumFlow(nn.Module):
     family = "tatumflow"
+    scalar_names = ("kl_weight",)  # what the Trainer's model schedules may set (KL annealing)
 
     def __init__(self, config: TatumFlowConfig):
         super().__init__()
         self.config = cfg = config
         self.scalars: dict[str, float] = {}
+        self.gradient_checkpointing = False
         d, w = cfg.d_model, cfg.width
         self.embed = nn.Embedding(cfg.vocab_size, d)
         self.pos = nn.Embedding(cfg.seq_len, d)
@@ -251,6 +262,16 @@ class TatumFlow(nn.Module):
         self.dec_norm = nn.LayerNorm(d)
         self.schedule = NoiseSchedule(cfg.diffusion_steps, cfg.schedule)
 
+    def set_gradient_checkpointing(self, on: bool = True) -> None:
+        """Recompute the denoiser and decoder blocks' activations in the backward
+        pass instead of keeping them (less memory, about one more forward pass)."""
+        self.gradient_checkpointing = bool(on)
+
+    def _run(self, blk: nn.Module, *args):
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(blk, *args, use_reentrant=False)  # same RNG (dropout) on recompute
+        return blk(*args)
+
     # ------------------------------------------------------------ parts
     def token_embeddings(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
         pos = torch.arange(offset, offset + ids.shape[1], device=ids.device).clamp_max(self.config.seq_len - 1)
@@ -298,7 +319,7 @@ class TatumFlow(nn.Module):
             c = c + self.style_cond(style)
         keep = cond.get("keep") if cond else None
         for blk in self.blocks:
-            h = blk(h, c, keep)
+            h = self._run(blk, h, c, keep)
         shift, scale = self.den_ada(c).chunk(2, -1)
         return self.den_out(modulate(self.den_norm(h), shift, scale))
 
@@ -312,7 +333,7 @@ class TatumFlow(nn.Module):
             latent_keep = torch.cat([latent_keep.new_ones(latent_keep.shape[0], 1), latent_keep], 1)
         x = self.token_embeddings(ids, offset)
         for i, blk in enumerate(self.decoder):
-            x = blk(x, mem, latent_keep, cache, i)
+            x = blk(x, mem, latent_keep, cache, i) if cache is not None else self._run(blk, x, mem, latent_keep)
         return F.linear(self.dec_norm(x), self.embed.weight)  # output tied to the token embedding
 
     # ------------------------------------------------------------ training

@@ -7,12 +7,14 @@ import torch
 from conftest import random_performance
 from tatumflow import TatumFlowError, read_midi, write_midi
 from tatumflow.data import prepare_store
-from tatumflow.generation.realtime import NoteStreamer, generate_from_prompt
-from tatumflow.models import MusicRNN, MusicRNNConfig, NoteWindowDataset, from_checkpoint
+from tatumflow.models.music_rnn import NoteStreamer, generate_from_prompt
+from tatumflow.models.music_rnn import MusicRNN, MusicRNNConfig, NoteWindowDataset
+from tatumflow.models.registry import FAMILIES
+from tatumflow.pretrained import load_model
 from tatumflow.models.music_rnn import note_bits
 from tatumflow.training.config import load_run_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_every_preset_parses_and_builds(store):
     for p in presets:
         cfg = load_run_config(p, ["train.max_steps=3"])
         TrainConfig.from_dict(cfg["train"])
-        model, train, val = build(cfg, store)
+        model, train, val = build(cfg, store, FAMILIES)
         assert len(train) > 0 and len(val) > 0 and model.family == cfg["model"]["family"]
 
 
@@ -117,7 +119,7 @@ def test_train_and_generate_from_the_cli(store, tmp_path):
     gen, p = read_midi(tmp_path / "gen.mid"), read_midi(prompt)
     assert len(gen) > len(p) and gen.end > p.end + 5
     assert (tmp_path / "gen.png").exists()
-    model, state = from_checkpoint(ckpt)
+    model, state = load_model(ckpt)
     assert state["model_config"]["option"] == "C"
     a = generate_from_prompt(model, p, 5.0, tmp_path / "a.mid", seed=7)["performance"]
     b = generate_from_prompt(model, p, 5.0, tmp_path / "b.mid", seed=7)["performance"]
@@ -133,27 +135,27 @@ def test_lora_finetune_from_a_config(store, tmp_path):
     from tatumflow.training.lora import apply_lora, load_adapter
     from tatumflow.training.run import train_from_config
 
-    base = train_from_config(REPO / "configs" / "music_rnn_c.yaml", data=store, out=tmp_path / "base", progress=False,
+    base = train_from_config(REPO / "configs" / "music_rnn_c.yaml", families=FAMILIES, data=store, out=tmp_path / "base", progress=False,
                              overrides=["train.max_steps=10", "train.batch_size=8", "train.tensorboard=false"])
     spec = yaml.safe_load((REPO / "configs" / "music_rnn_tatum_lora.yaml").read_text())
     spec["finetune"]["base"] = base["checkpoint"]
     spec["train"].update(max_steps=10, batch_size=8, eval_every=5, tensorboard=False)
     (tmp_path / "ft.yaml").write_text(yaml.safe_dump(spec))
-    ft = train_from_config(tmp_path / "ft.yaml", data=store, out=tmp_path / "ft", progress=False)
+    ft = train_from_config(tmp_path / "ft.yaml", families=FAMILIES, data=store, out=tmp_path / "ft", progress=False)
     assert Path(ft["adapter"]).exists()
     # the adapter on a fresh copy of the base reproduces the fine-tuned model
-    base_model, _ = from_checkpoint(base["checkpoint"])
-    tuned, _ = from_checkpoint(ft["checkpoint"], ema=False)
+    base_model, _ = load_model(base["checkpoint"])
+    tuned, _ = load_model(ft["checkpoint"], ema=False)
     apply_lora(base_model, r=8, alpha=16, targets=["dense.0", "pitch", "step", "duration"])
     load_adapter(base_model, tmp_path / "ft" / "adapter")
     x = torch.rand(1, 10, 3) * torch.tensor([100.0, 0.3, 0.5])
     with torch.no_grad():
         torch.testing.assert_close(base_model.eval()(x)[0][0], tuned(x)[0][0])
-        assert not torch.allclose(base_model(x)[0][0], from_checkpoint(base["checkpoint"])[0](x)[0][0])
+        assert not torch.allclose(base_model(x)[0][0], load_model(base["checkpoint"])[0](x)[0][0])
     spec["model"]["option"] = "A"
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(Exception, match="not this run's model"):
-        train_from_config(tmp_path / "bad.yaml", data=store, out=tmp_path / "bad", progress=False)
+        train_from_config(tmp_path / "bad.yaml", families=FAMILIES, data=store, out=tmp_path / "bad", progress=False)
 
 
 def test_prepare_where_keeps_a_subset(tmp_path):
@@ -175,7 +177,7 @@ def test_live_port_sink_plays_in_time(monkeypatch):
     mido = pytest.importorskip("mido")
     import time as _time
 
-    from tatumflow.generation.realtime import MidiPortSink
+    from tatumflow.models.music_rnn import MidiPortSink
 
     sent = []
 

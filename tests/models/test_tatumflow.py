@@ -9,8 +9,9 @@ import torch
 from conftest import random_performance
 from tatumflow.errors import TatumFlowError
 from tatumflow.generation.constrained import GrammarState, filter_logits
-from tatumflow.generation.pipeline import MODES, GenerationPipeline, Sampling, parse_chord, parse_progression
-from tatumflow.models.tatumflow import PRESETS, TatumFlow, orthogonality_loss, preset
+from tatumflow.features.chords import parse_chord, parse_progression
+from tatumflow.models.tatumflow.generate import MODES, GenerationPipeline, Sampling
+from tatumflow.models.tatumflow.model import PRESETS, TatumFlow, orthogonality_loss, preset
 from tatumflow.nn import CausalDecoderBlock, DiTBlock, KVCache, MultiScaleAttention
 from tatumflow.tokenizer import PerformanceTokenizer
 
@@ -136,7 +137,7 @@ def test_chord_parser():
 
 
 def test_every_mode_is_grammatical_and_deterministic():
-    pipe = GenerationPipeline(tiny().eval(), TOK)
+    pipe = GenerationPipeline(tiny().eval())
     rng = np.random.default_rng(2)
     p1, p2 = random_performance(rng, 60, span=8), random_performance(rng, 60, span=8)
     s = Sampling(steps=5, temperature=1.5)
@@ -166,11 +167,10 @@ def test_every_mode_is_grammatical_and_deterministic():
 def test_cli_generate_every_mode(tmp_path, capsys):
     from tatumflow.cli.main import main
     from tatumflow.midi import write_midi
-    from tatumflow.training.checkpoint import save_checkpoint
+    from tatumflow.training.checkpoint import model_state, save_checkpoint
 
     m = tiny()
-    ck = save_checkpoint(tmp_path / "ck", model_state=m.state_dict(),
-                         state={"family": "tatumflow", "model_config": m.config.to_dict(), "run_info": {}})
+    ck = save_checkpoint(tmp_path / "ck", model_state=m.state_dict(), state={**model_state(m), "run_info": {}})
     rng = np.random.default_rng(4)
     a, b = tmp_path / "a.mid", tmp_path / "b.mid"
     write_midi(random_performance(rng, 50, span=6), a)
@@ -188,7 +188,7 @@ def test_cli_generate_every_mode(tmp_path, capsys):
 
 
 def test_continuation_likelihood_does_not_look_ahead():
-    pipe = GenerationPipeline(tiny(seq_len=128).eval(), TOK)
+    pipe = GenerationPipeline(tiny(seq_len=128).eval())
     b = _batch(2, 128)["input_ids"]
     changed = b.clone()
     changed[:, 120:] = TOK.vocab.shift.start + 3  # alter the last tokens only
@@ -209,9 +209,9 @@ def test_continuation_likelihood_does_not_look_ahead():
 
 
 def test_write_every_mode(tmp_path):
-    from tatumflow.generation.pipeline import write_every_mode
+    from tatumflow.models.tatumflow.generate import write_every_mode
 
-    pipe = GenerationPipeline(tiny().eval(), TOK)
+    pipe = GenerationPipeline(tiny().eval())
     rng = np.random.default_rng(5)
     w = write_every_mode(pipe, random_performance(rng, 40, span=5), random_performance(rng, 40, span=5), tmp_path,
                          seconds=2.0, sampling=Sampling(steps=4), echo=lambda s: None)
@@ -233,7 +233,7 @@ def test_polyphony_and_note_length_limits():
     state.update(torch.tensor([v.shift.start + 49]))  # 50 steps later: both notes must be released now
     m = state.mask()[0]
     assert m.sum() == 2 and m[v.note_off.start + 60 - TOK.config.pitch_min] and m[v.note_off.start + 64 - TOK.config.pitch_min]
-    pipe = GenerationPipeline(tiny().eval(), TOK)
+    pipe = GenerationPipeline(tiny().eval())
     r = pipe.unconditional(3.0, seed=2, sampling=Sampling(steps=4, temperature=1.5, max_polyphony=3,
                                                           max_note_seconds=0.5))
     perf = r.performance
@@ -244,7 +244,7 @@ def test_polyphony_and_note_length_limits():
 
 
 def test_transforming_modes_cover_the_whole_piece():
-    pipe = GenerationPipeline(tiny(seq_len=64).eval(), TOK)
+    pipe = GenerationPipeline(tiny(seq_len=64).eval())
     rng = np.random.default_rng(6)
     piece, other = random_performance(rng, 120, span=20), random_performance(rng, 40, span=5)
     wins = pipe.windows(piece)

@@ -24,13 +24,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import TatumFlowError
-from ..training.trainer import StepOutput
+from ...errors import TatumFlowError
+from ..protocol import StepOutput
 
 OPTIONS = ("A", "B", "C", "D")
 TIME_BIN = 0.01  # seconds: the likelihood's discretisation (the tokenizer's grid)
@@ -52,12 +51,21 @@ class MusicRNNConfig:
         if self.seq_len < 2:
             raise TatumFlowError(f"seq_len must be >= 2, got {self.seq_len}")
 
+    @property
+    def tokenizer(self) -> None:
+        return None  # the Music RNN reads notes, not tokens
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, *, tokenizer=None) -> "MusicRNNConfig":
+        return cls(**d)
 
 
 class MusicRNN(nn.Module):
     family = "music_rnn"
+    scalar_names: tuple = ()  # reads no scheduled scalar
 
     def __init__(self, config: MusicRNNConfig):
         super().__init__()
@@ -180,55 +188,3 @@ def note_bits(logits, step, dur, log_scale, target) -> torch.Tensor:
     pitch NLL + step bin NLL + duration bin NLL. Velocity is not modelled."""
     pitch_bits = F.cross_entropy(logits, target[:, 0].long(), reduction="none") / math.log(2)
     return pitch_bits + _bin_bits(step, target[:, 1], log_scale[0]) + _bin_bits(dur, target[:, 2], log_scale[1])
-
-
-# ---------------------------------------------------------------- data
-def performance_to_notes(perf) -> np.ndarray:
-    """(N, 3) float32 notes (pitch, step s, duration s) in onset order."""
-    n = perf.notes
-    on = n["onset"]
-    step = np.diff(on, prepend=on[0] if len(on) else 0.0)
-    return np.stack([n["pitch"].astype(np.float32), step.astype(np.float32),
-                     (n["offset"] - on).astype(np.float32)], axis=1)
-
-
-class NoteWindowDataset(torch.utils.data.Dataset):
-    """Every window of ``seq_len + 1`` consecutive notes of one split of a token store.
-
-    Files are decoded once into note arrays. ``set_scalar("seq_len", v)`` changes
-    the window length (a curriculum)."""
-
-    def __init__(self, store, *, split: str = "train", seq_len: int = 50):
-        from ..data import TokenStore
-
-        store = store if isinstance(store, TokenStore) else TokenStore(store)
-        tok = store.tokenizer()
-        self.arrays = [performance_to_notes(tok.decode(store.tokens(int(i)))) for i in store.indices(split)]
-        if not self.arrays:
-            raise TatumFlowError(f"{store.path}: split {split!r} has no files")
-        self.n_notes = sum(len(a) for a in self.arrays)
-        self.tokenizer_config = store.tokenizer_config.to_dict()
-        self.set_seq_len(seq_len)
-
-    def set_seq_len(self, seq_len: int) -> None:
-        self.seq_len = int(seq_len)
-        counts = np.array([max(0, len(a) - self.seq_len) for a in self.arrays])
-        if counts.sum() == 0:
-            raise TatumFlowError(f"no piece has more than {self.seq_len} notes")
-        self._cum = np.cumsum(counts)
-
-    def set_scalar(self, name: str, value: float) -> None:
-        if name != "seq_len":
-            raise TatumFlowError(f"NoteWindowDataset has no scalar {name!r}")
-        if int(round(value)) != self.seq_len:
-            self.set_seq_len(int(round(value)))
-
-    def __len__(self) -> int:
-        return int(self._cum[-1])
-
-    def __getitem__(self, i: int) -> dict:
-        f = int(np.searchsorted(self._cum, i, side="right"))
-        start = i - (int(self._cum[f - 1]) if f else 0)
-        w = self.arrays[f][start : start + self.seq_len + 1].copy()
-        w[0, 1] = 0.0  # the first step refers to a note outside the window
-        return {"notes": torch.from_numpy(w)}

@@ -17,10 +17,11 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from ..errors import TatumFlowError
-from ..midi.io import write_midi
-from ..models.music_rnn import TIME_BIN, MusicRNN, performance_to_notes
-from ..performance import Performance
+from ...errors import TatumFlowError
+from ...midi.io import write_midi
+from ...performance import Performance
+from .data import performance_to_notes
+from .model import TIME_BIN, MusicRNN
 
 
 MAX_CHORD = 8  # most notes a generated chord may stack at one instant
@@ -193,3 +194,38 @@ def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, o
     return {"performance": perf, "notes": n, "compute_seconds": compute,
             "wall_seconds": time.perf_counter() - t0,
             "realtime_factor": seconds / compute if compute > 0 else float("inf")}
+
+
+# ---------------------------------------------------------------- the family's generate command
+def add_generate_options(g) -> None:
+    """The Music RNN's own ``generate`` options (the CLI adds the shared ones)."""
+    g.add_argument("--live", action="store_true", help="also play on a MIDI port (mido + python-rtmidi)")
+    g.add_argument("--port", help="MIDI output port name (default: a virtual port 'TatumFlow')")
+
+
+def generate_command(model: MusicRNN, opts: dict, *, device="cpu", echo=print) -> list[Path]:
+    """``tatumflow generate`` for a Music RNN checkpoint: continue ``--prompt`` (default:
+    a single middle C), writing the file as notes are produced."""
+    from ...midi import read_midi
+
+    if opts.get("mode") not in (None, "continuation"):
+        raise TatumFlowError(f"a music_rnn model only continues prompts (--mode continuation), "
+                             f"not --mode {opts['mode']}")
+    if opts.get("prompt"):
+        prompt = read_midi(opts["prompt"])
+        if opts.get("prompt_seconds"):
+            prompt = prompt.slice(0, opts["prompt_seconds"])
+    else:
+        prompt = Performance.from_arrays([0.0], [0.5], [60], [80])
+    res = generate_from_prompt(model, prompt, opts["seconds"], opts["out"], temperature=opts["temperature"],
+                               seed=opts["seed"], live=opts["live"], port=opts["port"])
+    echo(f"{opts['out']}: {res['notes']} new notes, {opts['seconds']:g}s of music in {res['compute_seconds']:.2f}s "
+         f"of compute (realtime factor {res['realtime_factor']:.0f}x)")
+    paths = [Path(opts["out"])]
+    if opts.get("pianoroll"):
+        from ...render import plot_pianoroll
+
+        paths.append(plot_pianoroll(res["performance"], opts["pianoroll"],
+                                    title=f"{Path(opts['out']).name} (prompt + continuation)"))
+        echo(str(opts["pianoroll"]))
+    return paths

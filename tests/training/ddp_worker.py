@@ -6,7 +6,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
+sys.path.insert(0, __file__.rsplit("/", 2)[0])  # tests/, for tiny_models
 from tiny_models import TinyData, TinyRegressor  # noqa: E402
 
 from tatumflow.training import TrainConfig, Trainer  # noqa: E402
