@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +70,18 @@ def test_help_on_every_command(capsys):
             main([cmd, "--help"])
         assert e.value.code == 0
     assert "usage: tatumflow" in capsys.readouterr().out
+
+
+def test_generate_rejects_what_the_checkpoints_family_cannot_do(tmp_path, capsys):
+    fix = Path(__file__).resolve().parents[1] / "fixtures"
+    rnn, tf = str(fix / "music_rnn_v1"), str(fix / "tatumflow_v1")
+    out = ["--out", str(tmp_path / "x.mid"), "--seconds", "1"]
+    for argv, msg in [([rnn, "--chords", "Dm7"], "--chords applies to tatumflow"),
+                      ([rnn, "--mode", "style-transfer"], "only continues prompts"),
+                      ([tf, "--live"], "--live applies to music_rnn"),
+                      ([tf, "--mode", "nope"], "unknown TatumFlow mode 'nope'"),
+                      ([tf, "--mode", "style-transfer"], "needs --prompt")]:
+        assert main(["generate", "--checkpoint", *argv, *out]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert msg in err and "\n" not in err, (argv, err)
+    assert main(["generate", "--checkpoint", rnn, *out]) == 0 and (tmp_path / "x.mid").is_file()

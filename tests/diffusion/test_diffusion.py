@@ -113,3 +113,28 @@ def test_diffusion_loss_is_minimised_by_the_true_noise():
     good = diffusion_loss(oracle(s), x0, s, generator=torch.Generator().manual_seed(1))
     bad = diffusion_loss(lambda x, t: torch.zeros_like(x), x0, s, generator=torch.Generator().manual_seed(1))
     assert float(good) < 0.5 * float(bad)
+
+
+def test_inpainting_keeps_the_known_part_and_conditions_the_rest():
+    s = NoiseSchedule(100)
+    smp = DDIMSampler(s, eta=0.5)
+    smp.set_timesteps(20)
+    assert smp.prev_timestep(int(smp.timesteps[-1])) == -1 and smp.start_timestep(1.0) == int(smp.timesteps[0])
+    assert smp.start_timestep(0.0) == 0 and smp.start_timestep(0.5) <= 50
+    known = torch.full((400, 4, 1), 9.0)
+    mask = torch.zeros(400, 4, dtype=torch.bool)
+    mask[:, :2] = True
+
+    def denoise(x, t, cond=None):  # a model that knows x[:, 2:] follow x[:, :2]: mean of the known part
+        a = s.alpha_bar[t].to(x.dtype).view(-1, 1, 1)
+        m = torch.cat([torch.full_like(x[:, :2], MU), x[:, :2].mean(1, keepdim=True).expand_as(x[:, 2:])], 1)
+        return (1 - a).sqrt() * (x - a.sqrt() * m) / (a * SD**2 + 1 - a)
+
+    g = torch.Generator().manual_seed(0)
+    out = sample(denoise, smp, (400, 4, 1), generator=g, known=known, known_mask=mask)
+    assert torch.equal(out[:, :2], known[:, :2])           # the known latents, exactly
+    assert float(out[:, 2:].mean()) > 0.5 * (MU + 9.0)     # the rest pulled towards them
+    free = sample(denoise, smp, (400, 4, 1), generator=torch.Generator().manual_seed(0))
+    assert float(free[:, 2:].mean()) < float(out[:, 2:].mean()) - 2.0
+    with pytest.raises(ValueError, match="known"):
+        sample(denoise, smp, (4, 4, 1), known_mask=mask[:4])

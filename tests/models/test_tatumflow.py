@@ -259,3 +259,51 @@ def test_transforming_modes_cover_the_whole_piece():
         silent = sum(b - a for a, b in wins if len(piece.slice(a, b)) == 0)
         assert r.info["seconds_covered"] >= piece.end - silent - 0.05 * len(wins)  # every window rewritten
         assert r.performance.end <= piece.end + 1e-6
+
+
+def test_gradient_checkpointing_same_loss_and_gradients_less_activation_memory():
+    torch.manual_seed(0)
+    model = tiny(dropout=0.1).train()
+    batch = _batch(4, 256)
+
+    def run(on: bool):
+        model.set_gradient_checkpointing(on)
+        model.zero_grad()
+        saved = []  # bytes of every tensor kept for the backward pass (activation memory)
+
+        def pack(t):
+            saved.append(t.numel() * t.element_size())
+            return t
+
+        torch.manual_seed(1)  # the same dropout masks and noise in both runs
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            loss = model.training_step(batch).loss
+        loss.backward()
+        return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, sum(saved)
+
+    l0, g0, m0 = run(False)
+    l1, g1, m1 = run(True)
+    assert l0 == pytest.approx(l1, abs=1e-6) and g0.keys() == g1.keys()
+    assert all(torch.allclose(g0[k], g1[k], atol=1e-5) for k in g0)
+    assert m1 < 0.8 * m0, (m0, m1)
+
+
+def test_trainer_turns_gradient_checkpointing_on(tmp_path):
+    from tatumflow.training import ConfigError, TrainConfig, Trainer
+
+    c = TrainConfig(max_steps=1, gradient_checkpointing=True, tensorboard=False, device="cpu")
+    m = tiny()
+    Trainer(m, c, [_batch(1, 256)], out_dir=tmp_path, progress=False)
+    assert m.gradient_checkpointing
+    from tatumflow.models.music_rnn import MusicRNN, MusicRNNConfig
+
+    with pytest.raises(ConfigError, match="gradient checkpointing"):
+        Trainer(MusicRNN(MusicRNNConfig()), c, [_batch(1, 256)], out_dir=tmp_path, progress=False)
+
+
+def test_chord_symbols_reduce_to_the_analysed_qualities():
+    from tatumflow.features import CHORD_QUALITIES, CHORD_SYMBOLS, chord_quality
+
+    assert chord_quality("Dm9") == (2, "m7") and chord_quality("G7/B") == (7, "7") and chord_quality("Eb") == (3, "maj")
+    for spelling, (intervals, quality) in CHORD_SYMBOLS.items():
+        assert set(CHORD_QUALITIES[quality]) <= set(i % 12 for i in intervals) | {0}, spelling

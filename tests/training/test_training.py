@@ -113,6 +113,14 @@ def test_ema_swaps_in_and_out():
     assert torch.allclose(m.hidden.weight, before["hidden.weight"] + 1.0)
 
 
+def test_a_schedule_nobody_reads_is_an_error(tmp_path):
+    for spec, msg in [({"kl_wieght": {"from": 0, "to": 1}}, "reads no scalar"),
+                      ({"seq_len": {"from": 1, "to": 2}}, "reads no scalar"),          # the model's, not the data's
+                      ({"seq_len": {"from": 1, "to": 2, "target": "optimizer"}}, "target must be")]:
+        with pytest.raises(ConfigError, match=msg):
+            Trainer(make(), cfg(schedules=spec), TinyData(), out_dir=tmp_path, progress=False)
+
+
 def test_schedules_early_stopping_and_best(tmp_path):
     data = TinyData()
     c = cfg(max_steps=40, eval_every=2, lr=0.0, warmup_steps=1, min_lr_ratio=1.0,
