@@ -116,13 +116,32 @@ def test_theory_encoder_reads_the_music():
     assert not torch.allclose(raw[0][0], raw[0][1])
 
 
+@pytest.mark.parametrize("release", ["note_off", "duration"])
+def test_grammar_state_reads_prompts_as_the_decoder_does(release):
+    from tatumflow.tokenizer import TokenizerConfig
+
+    tok = PerformanceTokenizer(TokenizerConfig(release=release))
+    full = tok.encode(random_performance(np.random.default_rng(1), 60), sos=False, eos=False)
+    for cut in (37, 38, 120, 200):  # mid-note, mid-chord, and later prefixes
+        ids = torch.as_tensor(full[:cut])[None]
+        a, b = GrammarState(tok, 1), GrammarState(tok, 1)
+        a.feed(ids)
+        for j in range(ids.shape[1]):
+            b.update(ids[:, j])
+        for k in ("sounding", "time", "pedal", "last_on", "prev"):
+            assert torch.equal(getattr(a, k), getattr(b, k)), (release, cut, k)
+        assert torch.equal(a.on_time[a.sounding], b.on_time[b.sounding]) and torch.equal(a.end[a.sounding],
+                                                                                           b.end[b.sounding])
+        ends = tok.decode(full[:cut]).notes  # what the decoder lets sound past the prompt's end
+        live = {int(p) for p, off in zip(ends["pitch"], ends["offset"]) if off > a.time.item() * 0.01 + 1e-9}
+        assert live <= {int(p) + tok.config.pitch_min for p in torch.nonzero(a.sounding[0]).flatten()}
+        closed = full[:cut].tolist() + a.finish()[0]
+        assert tok.grammar_errors(np.array(closed)) == 0, (release, cut)
+    with pytest.raises(ValueError, match="fresh"):
+        a.feed(ids)
+
+
 def test_grammar_state_and_filters():
-    ids = torch.as_tensor(TOK.encode(random_performance(np.random.default_rng(1), 60), sos=False, eos=False)[:200])[None]
-    a, b = GrammarState(TOK, 1), GrammarState(TOK, 1)
-    a.feed(ids)
-    for j in range(ids.shape[1]):
-        b.update(ids[:, j])
-    assert torch.equal(a.sounding, b.sounding) and torch.equal(a.time, b.time) and torch.equal(a.pedal, b.pedal)
     x = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
     assert torch.isinf(filter_logits(x, top_k=2)[0, 2:]).all()
     assert torch.isfinite(filter_logits(x, top_p=0.5)[0, 0]) and torch.isinf(filter_logits(x, top_p=0.5)[0, 1:]).all()
@@ -307,3 +326,27 @@ def test_chord_symbols_reduce_to_the_analysed_qualities():
     assert chord_quality("Dm9") == (2, "m7") and chord_quality("G7/B") == (7, "7") and chord_quality("Eb") == (3, "maj")
     for spelling, (intervals, quality) in CHORD_SYMBOLS.items():
         assert set(CHORD_QUALITIES[quality]) <= set(i % 12 for i in intervals) | {0}, spelling
+
+
+def test_constrained_sampling_is_grammatical_in_both_release_modes():
+    from tatumflow.generation.constrained import sample_next
+    from tatumflow.tokenizer import TokenizerConfig
+
+    for release in ("note_off", "duration"):
+        tok = PerformanceTokenizer(TokenizerConfig(release=release))
+        v = tok.vocab
+        st, gen = GrammarState(tok, 3, max_polyphony=6), torch.Generator().manual_seed(0)
+        logits = torch.zeros(3, v.size)
+        logits[:, v.shift.start: v.shift.stop] = -4.0  # favour notes over long silences ...
+        if v.duration is not None:
+            logits[:, v.duration.start: v.duration.stop] = -6.0  # ... and over ever longer notes
+        rows = [[] for _ in range(3)]
+        for _ in range(400):
+            t = sample_next(logits, st.mask(), gen)
+            st.update(t)
+            for r, i in zip(rows, t.tolist()):
+                r.append(i)
+        for r, tail in zip(rows, st.finish()):
+            ids = np.array(r + tail)
+            assert tok.grammar_errors(ids) == 0, release
+            assert len(tok.decode(ids)) > 30, release

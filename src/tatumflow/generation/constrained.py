@@ -8,8 +8,10 @@ pedal is up (and a release only when down), no special tokens mid-stream.
 Two optional musical limits: ``max_polyphony`` (no new note while that many
 sound) and ``max_note_steps`` (a note held that long must be released next).
 :meth:`GrammarState.finish` closes what is still open, so every stream decodes
-with zero grammar errors. All updates are vectorised over the batch; the
-per-step cost does not depend on the stream length.
+with zero grammar errors. A prompt's state comes from the decoder itself
+(:meth:`~tatumflow.tokenizer.PerformanceTokenizer.stream_state`), so the two
+never disagree on what sounds; the per-token updates follow the same rules,
+vectorised over the batch, at a cost that does not depend on the stream length.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 import torch
 
 from ..tokenizer import PerformanceTokenizer
-from ..tokenizer.vocab import NOTE_OFF, NOTE_ON, SHIFT, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY
+from ..tokenizer.tokenizer import OPEN
+from ..tokenizer.vocab import DURATION, NOTE_OFF, NOTE_ON, SHIFT, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY
 
 
 class GrammarState:
@@ -43,38 +46,32 @@ class GrammarState:
         self.p0 = tokenizer.config.pitch_min
         self.sounding = torch.zeros(batch, P, dtype=torch.bool, device=self.device)
         self.on_time = torch.zeros(batch, P, dtype=torch.long, device=self.device)
+        self.end = torch.full((batch, P), OPEN, dtype=torch.long, device=self.device)  # DURATION release
+        self.last_on = torch.full((batch,), -1, dtype=torch.long, device=self.device)  # open DURATION group
         self.time = torch.zeros(batch, dtype=torch.long, device=self.device)
         self.pedal = torch.zeros(batch, dtype=torch.bool, device=self.device)
         self.prev = torch.full((batch,), v.sos_id, dtype=torch.long, device=self.device)
 
     def feed(self, ids: torch.Tensor) -> None:
-        """Advance every stream by the tokens ``ids`` (B, L) at once (a prompt):
-        per pitch, the last NOTE_ON after the last NOTE_OFF still sounds."""
+        """Start every stream from a prompt, ``ids`` (B, L) without SOS: the state
+        the decoder reads at its end (:meth:`PerformanceTokenizer.stream_state`)."""
+        if bool((self.time != 0).any() | (self.prev != self.v.sos_id).any()):
+            raise ValueError("feed starts fresh streams; continue a stream token by token with update()")
         if ids.shape[1] == 0:
             return
-        ids = ids.to(self.device)
-        B, L = ids.shape
-        P = self.sounding.shape[1]
-        t, val = self.types[ids], self.values[ids]
-        times = self.time[:, None] + torch.cumsum(torch.where(t == SHIFT, val, 0), 1)
-        pos = torch.arange(1, L + 1, device=self.device).expand(B, L)
-        key = torch.arange(B, device=self.device)[:, None] * P + (val - self.p0).clamp(0, P - 1)
+        rows = [self.tok.stream_state(r) for r in ids.cpu().numpy()]
 
-        def last(sel):
-            out = torch.zeros(B * P, dtype=torch.long, device=self.device)
-            return out.scatter_reduce(0, key[sel], pos[sel], "amax").view(B, P)
+        def put(name, values, dtype):
+            setattr(self, name, torch.as_tensor(np.stack(values) if np.ndim(values[0]) else np.array(values),
+                                                dtype=dtype, device=self.device))
 
-        last_on, last_off = last(t == NOTE_ON), last(t == NOTE_OFF)
-        new_on = last_on > 0
-        self.sounding = torch.where(new_on | (last_off > 0), last_on > last_off, self.sounding)
-        on_t = times.gather(1, (last_on - 1).clamp_min(0).view(B, P))
-        self.on_time = torch.where(new_on, on_t, self.on_time)
-        ped = (t == SUSTAIN_ON) | (t == SUSTAIN_OFF)
-        lp = torch.where(ped, pos, 0).max(1)
-        has = lp.values > 0
-        self.pedal = torch.where(has, t.gather(1, (lp.indices)[:, None])[:, 0] == SUSTAIN_ON, self.pedal)
-        self.time = times[:, -1]
-        self.prev = ids[:, -1]
+        put("sounding", [r.sounding for r in rows], torch.bool)
+        put("on_time", [r.on_time for r in rows], torch.long)
+        put("end", [r.end for r in rows], torch.long)
+        put("time", [r.time for r in rows], torch.long)
+        put("pedal", [r.pedal for r in rows], torch.bool)
+        put("last_on", [r.last_on for r in rows], torch.long)
+        self.prev = ids[:, -1].to(self.device)
 
     def update(self, tok: torch.Tensor) -> None:
         t, val = self.types[tok], self.values[tok]
@@ -84,7 +81,15 @@ class GrammarState:
         on, off = t == NOTE_ON, t == NOTE_OFF
         self.sounding[rows[on], pi[on]] = True
         self.on_time[rows[on], pi[on]] = self.time[on]
+        self.end[rows[on], pi[on]] = OPEN
         self.sounding[rows[off], pi[off]] = False
+        if self.v.duration is not None:  # DURATION tokens add up to the release of their NOTE_ON
+            dur = (t == DURATION) & (self.last_on >= 0)
+            r, p = rows[dur], self.last_on[dur]
+            e = self.end[r, p]
+            self.end[r, p] = torch.where(e == OPEN, self.on_time[r, p], e) + val[dur]
+            self.last_on = torch.where(on, pi, torch.where(t == DURATION, self.last_on, -1))
+            self.sounding &= self.end > self.time[:, None]
         self.pedal = torch.where(t == SUSTAIN_ON, True, torch.where(t == SUSTAIN_OFF, False, self.pedal))
         self.prev = tok
 
@@ -125,7 +130,8 @@ class GrammarState:
     def finish(self) -> list[list[int]]:
         """Per stream, the tokens that close it cleanly: a one-step shift where a
         note started at the current time, then a NOTE_OFF for every sounding pitch
-        and a pedal release; a dangling VELOCITY gets its NOTE_ON."""
+        and a pedal release; a dangling VELOCITY gets its NOTE_ON, a NOTE_ON
+        its DURATION (DURATION release)."""
         v = self.v
         out = []
         for b in range(len(self.prev)):
@@ -136,6 +142,10 @@ class GrammarState:
                 toks.append(v.note_on.start + p)
                 self.sounding[b, p] = True
                 self.on_time[b, p] = self.time[b]
+                if v.duration is not None:
+                    toks.append(v.duration.start)
+            if v.duration is not None and int(self.last_on[b]) >= 0 and int(self.types[self.prev[b]]) == NOTE_ON:
+                toks.append(v.duration.start)  # a NOTE_ON needs its DURATION: one step
             if v.note_off is not None and self.sounding[b].any():
                 if bool((self.on_time[b][self.sounding[b]] >= self.time[b]).any()):
                     toks.append(v.shift.start)  # 1 step, so no note is zero-length

@@ -24,8 +24,26 @@ from .vocab import (
     DURATION, NOTE_OFF, NOTE_ON, SHIFT, SUSTAIN_OFF, SUSTAIN_ON, VELOCITY, Vocabulary,
 )
 
+#: ``StreamState.end`` of a note whose release is not known yet.
+OPEN = np.iinfo(np.int64).max
+
 # Order of event kinds within one time step.
 _PRIO_PEDAL_OFF, _PRIO_NOTE_OFF, _PRIO_PEDAL_ON, _PRIO_NOTE_ON = range(4)  # x128 + pitch
+
+
+@dataclass
+class StreamState:
+    """Where a token stream stands after its last token, read by the decoder's own
+    rules (what constrained generation continues from). Arrays are per pitch
+    (index = pitch - ``pitch_min``)."""
+
+    time: int                 # the time step reached
+    sounding: np.ndarray      # (P,) bool: notes started and not yet released
+    on_time: np.ndarray       # (P,) int: their onset steps
+    end: np.ndarray           # (P,) int: release step from DURATION tokens; OPEN while unknown
+    pedal: bool               # sustain pedal down
+    last_on: int              # pitch index of a NOTE_ON whose DURATION tokens may still follow, else -1
+    last_id: Optional[int]    # the last token (None for an empty stream)
 
 
 @dataclass
@@ -202,28 +220,13 @@ class PerformanceTokenizer:
         markers are ignored; everything the grammar does not allow is dropped
         and counted.
         """
-        c, v = self.config, self.vocab
+        c = self.config
         rep = DecodeReport()
-        ids = np.asarray(ids).reshape(-1)
-        if ids.dtype.kind not in "iu":
-            ids = ids.astype(np.int64)
-        ids = ids.astype(np.int64, copy=False)
-        if ids.size and ids[0] == v.sos_id:
-            ids = ids[1:]
-        eos_at = np.flatnonzero(ids == v.eos_id)
-        if eos_at.size:
-            ids = ids[: eos_at[0]]
-        inv = (ids < 0) | (ids >= v.size)
-        types = np.full(ids.shape, -1, dtype=np.int64)
-        types[~inv] = v.type_of[ids[~inv]]
-        values = np.zeros(ids.shape, dtype=np.int64)
-        values[~inv] = v.value_of[ids[~inv]]
+        ids, types, values, time = self._events(ids)
         structural = (types == SHIFT) | (types == VELOCITY) | (types == NOTE_ON) | (
             types == NOTE_OFF) | (types == DURATION) | (types == SUSTAIN_ON) | (
             types == SUSTAIN_OFF) | (types == 4)  # SEG is allowed and ignored
         rep.invalid_ids = int((~structural).sum())
-        steps = np.where(types == SHIFT, values, 0)
-        time = np.cumsum(steps)  # (L,) time step of each token
         end_time = int(time[-1]) if time.size else 0
 
         on_pos = np.flatnonzero(types == NOTE_ON)
@@ -245,7 +248,7 @@ class PerformanceTokenizer:
         on_time = time[on_pos]
 
         if c.release == "note_off":
-            onset, offset, pitch, keep_on = self._pair_note_off(types, values, time, on_pos, end_time, rep)
+            onset, offset, pitch, keep_on, _ = self._pair_note_off(types, values, time, on_pos, end_time, rep)
             vbin = vbin[keep_on]
         else:
             onset, offset, pitch, keep_on = self._durations(types, values, on_pos, on_time, on_pitch, rep)
@@ -258,6 +261,58 @@ class PerformanceTokenizer:
         pedals = self._pedals(types, time, rep)
         perf = Performance(notes, pedals, metadata or {})
         return (perf, rep) if return_report else perf
+
+    def _events(self, ids):
+        """``(ids, types, values, time)`` of a stream: a leading SOS dropped, cut at
+        the first EOS, invalid ids typed -1; ``time`` is each token's time step."""
+        v = self.vocab
+        ids = np.asarray(ids).reshape(-1)
+        if ids.dtype.kind not in "iu":
+            ids = ids.astype(np.int64)
+        ids = ids.astype(np.int64, copy=False)
+        if ids.size and ids[0] == v.sos_id:
+            ids = ids[1:]
+        eos_at = np.flatnonzero(ids == v.eos_id)
+        if eos_at.size:
+            ids = ids[: eos_at[0]]
+        inv = (ids < 0) | (ids >= v.size)
+        types = np.full(ids.shape, -1, dtype=np.int64)
+        types[~inv] = v.type_of[ids[~inv]]
+        values = np.zeros(ids.shape, dtype=np.int64)
+        values[~inv] = v.value_of[ids[~inv]]
+        time = np.cumsum(np.where(types == SHIFT, values, 0))  # (L,) time step of each token
+        return ids, types, values, time
+
+    def stream_state(self, ids) -> StreamState:
+        """The state at the end of ``ids`` by the decoder's rules: a NOTE_ON sounds
+        until the next event of its pitch (NOTE_OFF release) or for its DURATION
+        tokens' total (DURATION release); the last pedal event holds."""
+        c = self.config
+        ids, types, values, time = self._events(ids)
+        P = c.pitch_max - c.pitch_min + 1
+        now = int(time[-1]) if time.size else 0
+        sounding, on_time, end = np.zeros(P, bool), np.zeros(P, np.int64), np.full(P, OPEN, np.int64)
+        on_pos = np.flatnonzero(types == NOTE_ON)
+        rep = DecodeReport()
+        last_on = -1
+        if c.release == "note_off":
+            onset, _, pitch, _, unclosed = self._pair_note_off(types, values, time, on_pos, now, rep)
+            sounding[pitch[unclosed] - c.pitch_min] = True
+            on_time[pitch[unclosed] - c.pitch_min] = onset[unclosed]
+        else:
+            onset, offset, pitch, _ = self._durations(types, values, on_pos, time[on_pos], values[on_pos], rep)
+            live = offset > now  # in stream order: a later note of a pitch overrides an earlier one
+            sounding[pitch[live] - c.pitch_min] = True
+            on_time[pitch[live] - c.pitch_min] = onset[live]
+            end[pitch[live] - c.pitch_min] = offset[live]
+            lead = np.flatnonzero(types != DURATION)
+            if lead.size and types[lead[-1]] == NOTE_ON:  # its DURATION tokens may go on
+                last_on = int(values[lead[-1]]) - c.pitch_min
+                if lead[-1] == len(types) - 1:  # none yet: sounding, release unknown
+                    sounding[last_on], on_time[last_on], end[last_on] = True, now, OPEN
+        ped = np.flatnonzero((types == SUSTAIN_ON) | (types == SUSTAIN_OFF))
+        return StreamState(now, sounding, on_time, end, bool(ped.size and types[ped[-1]] == SUSTAIN_ON), last_on,
+                           int(ids[-1]) if ids.size else None)
 
     def _pair_note_off(self, types, values, time, on_pos, end_time, rep):
         off_pos = np.flatnonzero(types == NOTE_OFF)
@@ -284,9 +339,9 @@ class PerformanceTokenizer:
         keep_on = idx_on[sel]
         onset = time[pos[sel]]
         offset = closes[sel]
-        # Return in stream order of the NOTE_ONs.
+        # Return in stream order of the NOTE_ONs (and which of them no event closed).
         back = np.argsort(keep_on, kind="stable")
-        return onset[back], offset[back], pitch[sel][back], keep_on[back]
+        return onset[back], offset[back], pitch[sel][back], keep_on[back], (~same_next[sel])[back]
 
     def _durations(self, types, values, on_pos, on_time, on_pitch, rep):
         is_dur = types == DURATION
