@@ -18,18 +18,19 @@ from pathlib import Path
 
 CODE = r"""
 import json, sys, numpy as np
+from tatumflow.models.registry import FAMILIES
 from tatumflow.training.run import train_from_config
-s = train_from_config(sys.argv[1], data=sys.argv[2], out=sys.argv[3], progress=False,
+s = train_from_config(sys.argv[1], families=FAMILIES, data=sys.argv[2], out=sys.argv[3], progress=False,
                       overrides=[f"train.max_steps={sys.argv[4]}", "train.eval_batches=60", "train.eval_every=100000"])
 rf = None
 if "option: B" not in open(sys.argv[1]).read():
     from tatumflow.data import TokenStore
-    from tatumflow.generation.realtime import generate_from_prompt
-    from tatumflow.models import from_checkpoint
+    from tatumflow.models.music_rnn import generate_from_prompt
+    from tatumflow.pretrained import load_model
     store = TokenStore(sys.argv[2])
     i = int(store.indices("val")[0])
     prompt = store.tokenizer().decode(store.tokens(i)).slice(0, 10.0)
-    model, _ = from_checkpoint(s["checkpoint"])
+    model, _ = load_model(s["checkpoint"])
     rf = generate_from_prompt(model, prompt, 30.0, sys.argv[3] + "/sample.mid")["realtime_factor"]
 s["realtime_factor"] = rf
 print("RESULT " + json.dumps(s))

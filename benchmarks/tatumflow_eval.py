@@ -39,9 +39,9 @@ import torch
 
 from tatumflow.evaluation.likelihood import token_bits_per_note
 from tatumflow.evaluation.report import evaluate, load_set
-from tatumflow.generation.pipeline import GenerationPipeline, Sampling
 from tatumflow.midi import write_midi
-from tatumflow.models import from_checkpoint
+from tatumflow.models.tatumflow import GenerationPipeline, Sampling
+from tatumflow.pretrained import load_model
 
 
 def tatumflow_bits(pipe: GenerationPipeline, perfs, windows: int, seed: int = 0) -> dict:
@@ -112,7 +112,7 @@ def continue_all(name, model, family, pairs, prompt, seconds, sampling, out: Pat
             perf = r.performance
             write_midi(perf, out / f"{i:02d}.mid")
         else:
-            from tatumflow.generation.realtime import generate_from_prompt
+            from tatumflow.models.music_rnn import generate_from_prompt
 
             perf = generate_from_prompt(model, pr, seconds, out / f"{i:02d}.mid", seed=i)["performance"]
         secs.append(time.perf_counter() - t)
@@ -156,7 +156,7 @@ def main() -> None:
     first_tf = None
     for spec in args.model:
         name, _, path = spec.partition("=")
-        model, state = from_checkpoint(path)
+        model, state = load_model(path)
         model.eval()
         fam = state.get("family")
         t = time.perf_counter()

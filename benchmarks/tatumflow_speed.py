@@ -12,7 +12,7 @@ output) whose depth is chosen to match TatumFlow's parameter count. Prints
 tokens/s of both and the ratio (the issue's target: >= 0.8x).
 
 Generation: the grammar-constrained decoding loop of
-:class:`~tatumflow.generation.pipeline.GenerationPipeline` writing
+:class:`~tatumflow.models.tatumflow.GenerationPipeline` writing
 ``--new-tokens`` tokens after a one-token prompt, with the KV cache and without
 it (every step re-reads the whole prefix). Prints tokens/s and the speed-up
 (target: >= 10x at 512 new tokens). Random weights: speed does not depend on
@@ -29,10 +29,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from tatumflow.generation.constrained import GrammarState
-from tatumflow.generation.pipeline import GenerationPipeline, Sampling
-from tatumflow.models.tatumflow import TatumFlow, preset
+from tatumflow.models.tatumflow import GenerationPipeline, Sampling, TatumFlow, preset
 from tatumflow.tokenizer import PerformanceTokenizer
-from tatumflow.training.trainer import select_device
+from tatumflow.utils import select_device
 
 
 class PlainLM(nn.Module):
@@ -130,7 +129,7 @@ def cache_row(name: str, args, tok, device) -> dict:
         cfg = preset(name, vocab_size=tok.vocab_size, tokenizer=tok.config.to_dict(),
                      seq_len=cfg.span * (args.new_tokens // cfg.span + 1))
     torch.manual_seed(0)
-    pipe = GenerationPipeline(TatumFlow(cfg), tok, device)
+    pipe = GenerationPipeline(TatumFlow(cfg), device)
     lat = torch.randn(1, cfg.n_latents, cfg.latent_dim, device=device)
     style = torch.zeros(1, cfg.style_dim, device=device)
     out = {"preset": name, "params": count(pipe.model), "new": args.new_tokens}

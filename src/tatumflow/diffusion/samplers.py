@@ -143,7 +143,8 @@ def sample(denoiser: Callable, sampler: _Sampler, shape: tuple[int, ...], *, con
         if known_mask is not None and prev >= 0 and bool(known_mask.any()):
             kn = known[known_mask]  # (M, D)
             noise = torch.randn(kn.shape, generator=generator, dtype=kn.dtype).to(x.device)
-            x[known_mask] = sampler.schedule.add_noise(kn, noise, torch.full((kn.shape[0],), prev, device=x.device))
+            x[known_mask] = sampler.schedule.add_noise(kn, noise, torch.full((kn.shape[0],), prev, device=x.device)
+                                                       ).to(x.dtype)
     if known_mask is not None:
-        x[known_mask] = known[known_mask]
+        x[known_mask] = known[known_mask].to(x.dtype)
     return x
