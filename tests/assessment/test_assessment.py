@@ -110,6 +110,20 @@ def test_exported_forest_equals_sklearn(tmp_path):
     assert back.meta == {"model": "test"}
 
 
+def test_the_build_script_reproduces_the_shipped_assessor(percepiano_midi, tmp_path):
+    import subprocess
+    import sys
+
+    from tatumflow.assessment.shipped import DEFAULT_MODEL
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "rebuilt.npz"
+    r = subprocess.run([sys.executable, str(repo / "scripts" / "build_assessor.py"), str(out), "--data",
+                        str(percepiano_midi.parent)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert out.read_bytes() == DEFAULT_MODEL.read_bytes()
+
+
 def test_shipped_assessor_fits_these_features():
     """Fails when the features change without retraining the shipped model."""
     from tatumflow.assessment.features import performance_features

@@ -111,6 +111,23 @@ def ratings_table(ratings: np.ndarray) -> list[dict[str, float]]:
     return [{d: float(7.0 * v) for d, v in zip(DIMENSIONS, row)} for row in ratings]
 
 
+def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progress: bool = False) -> ForestAssessor:
+    """Train the assessor the package ships (``extra-trees-compact`` on every labelled
+    PercePiano segment) and write it to ``out`` (``scripts/build_assessor.py``)."""
+    from .baselines import SklearnModel
+    from .cv import FEATURE_VERSION, feature_matrix
+    from .data import load_percepiano
+
+    data = load_percepiano(root)
+    X, names = feature_matrix(data, progress=progress)
+    m = SklearnModel("extra-trees-compact", seed).fit(X, data.ratings)
+    fa = ForestAssessor.from_sklearn(m.model_, names, {
+        "model": "extra-trees-compact", "trained_on": "PercePiano, all 1,189 labelled segments",
+        "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT"})
+    fa.save(out)
+    return fa
+
+
 def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path") -> Path:
     """A horizontal bar chart of the 19 ratings (1..7) of up to a few performances."""
     from matplotlib.figure import Figure
