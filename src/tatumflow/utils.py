@@ -88,3 +88,15 @@ def format_table(rows, header) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """Run the block (e.g. building a model, whose layers draw their initial
+    weights from torch's global generator) from ``seed``, then give the caller
+    back its own random state: no global seeding leaks out."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield

@@ -71,7 +71,11 @@ def test_paper_protocols():
     test = pc.folds[0].test
     assert len(test) >= 0.15 * len(d)
     assert not set(d.excerpts[test]) & set(d.excerpts[pc.folds[0].train])
+    import random
+
+    state = random.getstate()
     assert paper_piece_protocol(d).folds[0].test.tolist() == test.tolist()  # deterministic
+    assert random.getstate() == state  # and the caller's random module is left alone
 
 
 def test_metrics():

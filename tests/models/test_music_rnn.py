@@ -102,8 +102,12 @@ def test_every_preset_parses_and_builds(store):
     for p in presets:
         cfg = load_run_config(p, ["train.max_steps=3"])
         TrainConfig.from_dict(cfg["train"])
+        before = torch.random.get_rng_state()
         model, train, val = build(cfg, store, FAMILIES)
         assert len(train) > 0 and len(val) > 0 and model.family == cfg["model"]["family"]
+        assert torch.equal(torch.random.get_rng_state(), before)  # seeded from the config, no global seeding
+        again, _, _ = build(cfg, store, FAMILIES)
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
 def test_train_and_generate_from_the_cli(store, tmp_path):

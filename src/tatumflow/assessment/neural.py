@@ -32,7 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import TatumFlowError
-from ..training.trainer import StepOutput
+from ..models.protocol import StepOutput
+from ..utils import seeded_torch
 from .inputs import FRAME_S, NOTE_FEATURES, ROLL_H, NoteArrays, note_matrix, render_roll
 
 
@@ -381,9 +382,9 @@ class NeuralModel:
         from ..training.trainer import Trainer
 
         r = self.recipe
-        torch.manual_seed(self.seed)
         cfg = AssessorNetConfig(**r.net, n_hand=X.shape[1] if r.hand else 0)
-        model = PerceptualAssessor(cfg)
+        with seeded_torch(self.seed):
+            model = PerceptualAssessor(cfg)
         model.set_target_stats(Y)
         if r.pretrained:
             load_encoder(model, self.pretrained or ssast_checkpoint(progress=self.progress))
@@ -486,10 +487,10 @@ def pretrain_ssast(out: "str | Path", *, steps: int = 1500, limit: int = 800, se
     from ..training.trainer import Trainer
 
     out = Path(out)
-    torch.manual_seed(seed)
     r = SSAST_RECIPE
     cfg = AssessorNetConfig(**r.net)
-    model = PerceptualAssessor(cfg)
+    with seeded_torch(seed):
+        model = PerceptualAssessor(cfg)
     arrays = arrays if arrays is not None else pijama_arrays(limit=limit, seed=seed, progress=progress)
     ds = WindowDataset(arrays, cfg, length=steps * r.batch_size, seed=seed)
     trainer = Trainer(model, _train_config(r, seed, steps), ds, None, out_dir=out, progress=progress,

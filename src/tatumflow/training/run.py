@@ -9,11 +9,9 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional
 
-import torch
-
 from ..errors import TatumFlowError
 from ..models.protocol import Family
-from ..utils import cache_dir
+from ..utils import cache_dir, seeded_torch
 from .config import ConfigError, TrainConfig, load_run_config
 from .trainer import Trainer
 
@@ -42,8 +40,7 @@ def build(cfg: dict, store: "str | os.PathLike", families: Mapping[str, Family])
     except (TypeError, TatumFlowError) as exc:
         raise ConfigError(f"model section: {exc}") from None
     seed = int(cfg["train"].get("seed", 0))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_torch(seed):
         model = family.model_class(mcfg)
     train, val = family.datasets(store, mcfg, dict(cfg.get("data") or {}), seed)
     return model, train, val
