@@ -60,6 +60,22 @@ def random_performance(rng: np.random.Generator, n: int = 200, *, pedal: bool = 
     return Performance.from_arrays(onset, onset + dur, pitch, vel, pedal_time=ped_t, pedal_value=ped_v)
 
 
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> Path:
+    """A token store of 24 random piano pieces (train 18, val 4, test 2)."""
+    from tatumflow import write_midi
+    from tatumflow.data import prepare_store
+
+    d = tmp_path_factory.mktemp("store")
+    rows = ["path,split"]
+    for i in range(24):
+        write_midi(random_performance(np.random.default_rng(i), 200, pedal=False), d / "midi" / f"{i}.mid")
+        rows.append(f"midi/{i}.mid,{'train' if i < 18 else 'val' if i < 22 else 'test'}")
+    (d / "index.csv").write_text("\n".join(rows) + "\n")
+    prepare_store(d / "index.csv", d / "store", workers=1, progress=False)
+    return d / "store"
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

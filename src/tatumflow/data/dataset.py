@@ -25,6 +25,8 @@ class TokenWindowDataset(Dataset):
     window (the rest PAD, same shapes): a length curriculum for the Trainer.
     """
 
+    scalar_names = ("max_tokens",)  # what a Trainer schedule may set (a length curriculum)
+
     def __init__(self, store: "TokenStore | str", *, split: Optional[str] = "train", seq_len: int = 512,
                  samples_per_epoch: Optional[int] = None, augment: Optional[Augmentation] = None,
                  seed: int = 0):

@@ -38,6 +38,16 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scale
 
+    # Modules that read their projection's weight directly (nn.MultiheadAttention's
+    # out_proj) get the adapted weight: W + (alpha / r) B A, without dropout.
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base.weight + (self.lora_B @ self.lora_A) * self.scale
+
+    @property
+    def bias(self):
+        return self.base.bias
+
 
 def apply_lora(model: nn.Module, *, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
                targets: Optional[Iterable[str]] = None) -> list[str]:

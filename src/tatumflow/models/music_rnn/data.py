@@ -27,6 +27,8 @@ class NoteWindowDataset(torch.utils.data.Dataset):
     Files are decoded once into note arrays. ``set_scalar("seq_len", v)`` changes
     the window length (a curriculum)."""
 
+    scalar_names = ("seq_len",)  # what a Trainer schedule may set (a length curriculum)
+
     def __init__(self, store, *, split: str = "train", seq_len: int = 50):
         store = store if isinstance(store, TokenStore) else TokenStore(store)
         tok = store.tokenizer()
