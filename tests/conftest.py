@@ -60,6 +60,20 @@ def random_performance(rng: np.random.Generator, n: int = 200, *, pedal: bool = 
     return Performance.from_arrays(onset, onset + dur, pitch, vel, pedal_time=ped_t, pedal_value=ped_v)
 
 
+def tune(seed: int, bars: int = 8) -> Performance:
+    """A monophonic melody on the 16th grid at 120 qpm: steps of 1-4 cells, a scale-wise walk."""
+    rng = np.random.default_rng(seed)
+    on, t, p, pitches = [], 0, 60 + int(rng.integers(-5, 6)), []
+    while t < bars * 16:
+        on.append(t)
+        pitches.append(p)
+        t += int(rng.choice([1, 2, 2, 4]))
+        p = int(np.clip(p + rng.choice([-2, -1, 1, 2, 0]), 48, 84))
+    on = np.array(on) * 0.125
+    off = np.append(on[1:], bars * 16 * 0.125)
+    return Performance.from_arrays(on, off, pitches, rng.integers(60, 110, len(on)), metadata={"qpm": 120.0})
+
+
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Path:
     """A token store of 24 random piano pieces (train 18, val 4, test 2)."""

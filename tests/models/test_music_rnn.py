@@ -12,7 +12,6 @@ from tatumflow.models.music_rnn import MusicRNN, MusicRNNConfig, NoteWindowDatas
 from tatumflow.models.registry import FAMILIES
 from tatumflow.pretrained import load_model
 from tatumflow.models.music_rnn import note_bits
-from tatumflow.training.config import load_run_config
 
 
 

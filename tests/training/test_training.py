@@ -189,3 +189,29 @@ def test_bad_configs_are_rejected(tmp_path):
         load_run_config(tmp_path / "c.yaml")
     with pytest.raises(ConfigError, match="not found"):
         load_run_config(tmp_path / "missing.yaml")
+
+
+def test_exponential_lr_whole_validation_set_restore_best_and_stop(tmp_path):
+    c = cfg(lr_schedule="exponential", lr_decay=0.5, lr_decay_every=10, warmup_steps=0)
+    assert [lr_at(s, c) for s in (0, 9, 10, 25)] == pytest.approx([1e-2, 1e-2, 5e-3, 2.5e-3])
+    assert lr_at(99, cfg(lr_schedule="constant", warmup_steps=0)) == pytest.approx(1e-2)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        cfg(lr_schedule="linear")
+    rows = []
+    val = TinyData(n=10, seed=5)
+    tr = Trainer(make(dropout=0.0), cfg(max_steps=30, eval_every=5, eval_batches=0, eval_batch_size=4,
+                                        restore_best=True, lr=0.3, warmup_steps=0), TinyData(), val,
+                 out_dir=tmp_path / "a", progress=False, on_row=rows.append, log=lambda s: None)
+    whole = tr.evaluate()["val/mse"]  # batches of 4, 4 and 2, weighted by size
+    with torch.no_grad():
+        exact = float(((tr.model(val.tok) - val.y) ** 2).mean())
+    assert whole == pytest.approx(exact, rel=1e-5)
+    tr.fit()
+    vals = [r["val/loss"] for r in rows if "val/loss" in r]
+    assert len(vals) == 6 and any("train/loss" in r for r in rows)
+    assert tr.evaluate()["val/loss"] == pytest.approx(min(vals), rel=1e-5)  # the best weights, not the last
+    stopper = Trainer(make(), cfg(max_steps=1000), TinyData(), out_dir=tmp_path / "b", progress=False,
+                      on_row=lambda r: stopper.request_stop() if r["step"] >= 3 else None)
+    out = stopper.fit()
+    assert out["stop_reason"] == "requested" and out["steps"] == 3
+

@@ -160,6 +160,23 @@ def generate(args) -> int:
     return 0
 
 
+def models(args) -> int:
+    from ..pretrained import shipped_models
+    from ..utils import format_table
+
+    cards = shipped_models()
+    print(json.dumps(cards, indent=1) if args.json else format_table(
+        [(c["name"], c["family"], f"{c['parameters']:,}", f"{c['size_bytes'] / 1e6:.1f} MB", c["summary"])
+         for c in cards], ("name", "family", "parameters", "size", "summary")))
+    return 0
+
+
+def melody(args) -> int:
+    from ..server.melody import run_verb
+
+    return run_verb(args.verb, vars(args), echo=print)
+
+
 def assess(args) -> int:
     from ..assessment.shipped import assess_files, format_ratings, plot_ratings
 
@@ -191,5 +208,5 @@ def demo(args) -> int:
     from ..demo import run_demo
 
     run_demo(args.out, corpus=args.corpus, workers=args.workers, train_seconds=args.train_seconds,
-             tatumflow_seconds=args.tatumflow_seconds)
+             tatumflow_seconds=args.tatumflow_seconds, melody_seconds=args.melody_seconds)
     return 0

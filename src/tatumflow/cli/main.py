@@ -67,6 +67,23 @@ COMMANDS = {
         ("--out", dict(required=True)), ("--temperature", dict(type=float, default=1.0)),
         ("--device", dict(default="auto")), ("--seed", dict(type=int, default=0)),
         ("--pianoroll", dict(help="also write a piano-roll PNG"))]),
+    "models": (C.models, "list the models shipped in the package, with their model cards", [("--json", FLAG)]),
+    "melody": (C.melody, "MelodyVAE: train on melodies, generate, encode, interpolate, bend, or serve OSC", [
+        ("verb", dict(choices=("train", "generate", "encode", "interpolate", "bend", "serve"))),
+        ("inputs", dict(nargs="*", help="train: the melodies (folder, CSV, corpus name; default folk); "
+                                        "encode: MIDI files; interpolate: two MIDI files")),
+        ("--model", dict(help="checkpoint folder or shipped model name (default: melody_vae_folk_2d)")),
+        ("--out", dict(help="output MIDI (generate, interpolate, bend) or run folder (train)")),
+        ("--epochs", dict(type=int, default=50)), ("--recipe", dict(default="new", choices=("new", "old"))),
+        ("--voice", dict(default="mono", choices=("mono", "top"), help="monophonic files only, or top voices")),
+        ("--z-dim", dict(type=int, default=2, help="train: latent dimensions (2 for the pad)")),
+        ("--z", dict(help="generate: pad coordinates, comma-separated (default: sample)")),
+        ("--count", dict(type=int, default=1)), ("--threshold", dict(type=float, default=0.5)),
+        ("--noise", dict(type=float, default=0.0)), ("--steps", dict(type=int, default=5, help="interpolate")),
+        ("--amount", dict(type=float, default=0.5, help="bend: noise scale relative to each weight's spread")),
+        ("--seed", dict(type=int, default=0)), ("--qpm", dict(type=float, default=120.0)),
+        ("--host", dict(default="127.0.0.1")), ("--port", dict(type=int, default=7400)),
+        ("--reply-port", dict(type=int, default=7401))]),
     "assess": (C.assess, "predict the 19 perceptual ratings (PercePiano, 1..7) of MIDI performances", [
         ("files", dict(nargs="+", type=Path)), ("--json", dict(FLAG, help="print JSON instead of tables")),
         ("--plot", dict(type=Path, help="write a bar chart PNG of the ratings")),
@@ -84,7 +101,8 @@ COMMANDS = {
         ("--out", dict(default="out/demo")), ("--corpus", dict(default="chorales")), ("--workers", dict(type=int)),
         ("--train-seconds", dict(type=float, default=60.0, help="Music RNN training time (0 skips it)")),
         ("--tatumflow-seconds", dict(type=float, default=180.0,
-                                     help="tiny TatumFlow training time before its every-mode outputs (0 skips)"))]),
+                                     help="tiny TatumFlow training time before its every-mode outputs (0 skips)")),
+        ("--melody-seconds", dict(type=float, default=45.0, help="MelodyVAE training time (0 skips it)"))]),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ..errors import TatumFlowError
-from .core import CHORD_QUALITIES, PC_NAMES
+from .core import CHORD_QUALITIES
 
 #: spelling -> (intervals above the root, analysed quality in CHORD_QUALITIES)
 CHORD_SYMBOLS: dict[str, tuple[tuple[int, ...], str]] = {

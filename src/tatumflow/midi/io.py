@@ -118,6 +118,7 @@ def read_midi(path: PathLike, *, include_drums: bool = False) -> Performance:
         "n_tracks": len(score.tracks),
         "drum_tracks": drum_tracks,
         "n_tempos": len(score.tempos),
+        "qpm": float(60.0 / to_seconds(np.array([score.ticks_per_quarter], np.int64))[0]),  # the first beat's
     }
     return Performance(notes, pedals, meta)
 

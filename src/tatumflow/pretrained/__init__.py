@@ -1,22 +1,48 @@
-"""Loading models: rebuild any family's model from a checkpoint folder alone.
-
-(Shipped weights and their model cards will live here too; ``--model NAME``.)"""
+"""Models: rebuild any family's model from a checkpoint folder alone, or by the name
+of a model shipped in the package (``weights/<name>/``: safetensors, ``state.json``,
+and a model card ``card.json``); ``tatumflow models`` lists them."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 from ..errors import TatumFlowError
 from ..models.registry import FAMILIES
 from ..training.checkpoint import CheckpointError, load_checkpoint, tokenizer_config
 from ..training.lora import apply_lora
 
+SHIPPED = Path(__file__).resolve().parent / "weights"
 
-def load_model(path: "str | os.PathLike", *, ema: bool = True):
+
+def shipped_models() -> list[dict]:
+    """The model cards of the models in the package, by name."""
+    cards = []
+    for d in sorted(SHIPPED.glob("*/card.json")):
+        card = json.loads(d.read_text())
+        card["size_bytes"] = sum(p.stat().st_size for p in d.parent.iterdir() if p.is_file())
+        cards.append(card)
+    return cards
+
+
+def resolve(path_or_name: "str | os.PathLike") -> Path:
+    """A checkpoint folder: the path itself, or the shipped model of that name."""
+    p = Path(path_or_name)
+    if (p / "state.json").exists():
+        return p
+    if (SHIPPED / str(path_or_name) / "state.json").exists() and "/" not in str(path_or_name):
+        return SHIPPED / str(path_or_name)
+    names = ", ".join(c["name"] for c in shipped_models()) or "none"
+    raise CheckpointError(f"{path_or_name}: not a checkpoint folder, nor a shipped model (shipped: {names})")
+
+
+def load_model(path_or_name: "str | os.PathLike", *, ema: bool = True):
     """``(model in eval mode, checkpoint state)``: the family's config rebuilt from
     ``state.json`` (the tokenizer config typed and checked against the model's
     vocabulary once, here), LoRA adapters re-applied for a LoRA fine-tune, then
     the weights (the EMA weights when present and ``ema``)."""
+    path = resolve(path_or_name)
     ck = load_checkpoint(path)
     state = ck["state"]
     family = FAMILIES.get(state.get("family"))
@@ -32,10 +58,10 @@ def load_model(path: "str | os.PathLike", *, ema: bool = True):
     lora = ((state.get("run_info") or {}).get("finetune") or {}).get("lora")
     if lora:  # a LoRA fine-tune: rebuild the adapters before loading
         apply_lora(model, r=int(lora.get("r", 8)), alpha=float(lora.get("alpha", 16.0)), targets=lora.get("targets"))
-    model.load_state_dict(ck["model"])
+    model.load_state_dict(ck["model"])  # shipped weights may be fp16: copied into the fp32 parameters
     if ema and ck["ema"] is not None:
         model.load_state_dict(ck["ema"], strict=False)
     return model.eval(), state
 
 
-__all__ = ["load_model"]
+__all__ = ["load_model", "shipped_models", "resolve", "SHIPPED"]

@@ -23,13 +23,17 @@ class TrainConfig:
     lr: float = 1e-3
     min_lr_ratio: float = 0.1            # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 100
+    lr_schedule: str = "cosine"          # cosine (to lr * min_lr_ratio) | exponential | constant, after warm-up
+    lr_decay: float = 0.5                # exponential: lr x lr_decay every lr_decay_every steps
+    lr_decay_every: int = 1000
     weight_decay: float = 0.01           # not applied to norms, biases, embeddings
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0               # 0 disables clipping
     precision: str = "fp32"              # fp32 | bf16 | fp16 (fp16 on CUDA only, with a grad scaler)
     ema_decay: float = 0.0               # 0 disables EMA
     eval_every: int = 200
-    eval_batches: int = 20
+    eval_batches: int = 20               # 0: the whole validation set, in order
+    eval_batch_size: Optional[int] = None  # default: the training micro-batch
     save_every: int = 500
     keep_last: int = 2
     log_every: int = 20
@@ -42,6 +46,7 @@ class TrainConfig:
     early_stopping_patience: int = 5              # evaluations without improvement
     early_stopping_mode: str = "min"
     best_metric: str = "val/loss"
+    restore_best: bool = False           # end with the best evaluated weights, not the last
     tensorboard: bool = True
     max_seconds: Optional[float] = None  # stop (and checkpoint) after this wall time
     schedules: dict = field(default_factory=dict)  # name -> {start, end, from, to} scalar ramps
@@ -55,6 +60,14 @@ class TrainConfig:
             raise ConfigError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.lr_schedule not in ("cosine", "exponential", "constant"):
+            raise ConfigError(f"lr_schedule must be cosine, exponential or constant, got {self.lr_schedule!r}")
+        if not 0.0 < self.lr_decay <= 1.0 or self.lr_decay_every < 1:
+            raise ConfigError(f"lr_decay must be in (0, 1] and lr_decay_every >= 1, got {self.lr_decay}, "
+                              f"{self.lr_decay_every}")
+        if self.eval_batches < 0 or (self.eval_batch_size is not None and self.eval_batch_size < 1):
+            raise ConfigError(f"eval_batches must be >= 0 and eval_batch_size >= 1, got {self.eval_batches}, "
+                              f"{self.eval_batch_size}")
         if self.early_stopping_mode not in ("min", "max"):
             raise ConfigError(f"early_stopping_mode must be min or max, got {self.early_stopping_mode!r}")
         self.betas = tuple(self.betas)  # YAML gives lists

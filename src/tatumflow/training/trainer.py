@@ -4,7 +4,8 @@ Models implement ``training_step(batch) -> StepOutput`` and
 ``validation_step(batch) -> StepOutput`` (:mod:`tatumflow.models.protocol`),
 expose ``family`` and ``config`` (a dataclass with ``to_dict``), and may read
 scalars the Trainer sets in ``model.scalars`` (KL weight, ...), named in
-``model.scalar_names``. Datasets are indexable and return dicts of tensors; they
+``model.scalar_names``. Datasets are indexable and return dicts of tensors (or
+build a whole batch with ``batch(indices)``, equal to collating the items); they
 may implement ``set_scalar(name, value)`` for curricula, named in
 ``scalar_names``. A schedule for a name nobody reads is an error.
 
@@ -64,9 +65,14 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``
+    (or exponential steps: ``lr * lr_decay ** (steps after warm-up // lr_decay_every)``, or constant)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "exponential":
+        return cfg.lr * cfg.lr_decay ** ((step - cfg.warmup_steps) // cfg.lr_decay_every)
     t = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
     t = min(max(t, 0.0), 1.0)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
@@ -83,12 +89,16 @@ def ramp(step: int, spec: dict) -> float:
 class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, train_data, val_data=None, *,
                  out_dir: "str | os.PathLike", run_info: Optional[dict] = None,
-                 progress: bool = True, log: Callable[[str], None] = print):
+                 progress: bool = True, log: Callable[[str], None] = print,
+                 on_row: Optional[Callable[[dict], None]] = None):
+        """``on_row(row)`` receives every logged row (step, losses, lr, validation
+        metrics) as it is written: progress for a caller that is not a terminal."""
         self.cfg = config
         self.out = Path(out_dir)
         self.train_data, self.val_data = train_data, val_data
         self.run_info = run_info or {}
-        self.progress, self.log = progress, log
+        self.progress, self.log, self.on_row = progress, log, on_row
+        self._stop = False
         self.world, self.rank = 1, 0
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             self.world, self.rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
@@ -126,7 +136,8 @@ class Trainer:
 
     # ------------------------------------------------------------ data
     def _batch(self, data, indices) -> dict:
-        batch = default_collate([data[int(i)] for i in indices])
+        # A dataset may build a whole batch at once (vectorised), else items are collated.
+        batch = data.batch(indices) if hasattr(data, "batch") else default_collate([data[int(i)] for i in indices])
         return {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
     def _step_indices(self, step: int) -> np.ndarray:
@@ -151,6 +162,10 @@ class Trainer:
             if name not in known or (target == "data" and not hasattr(data, "set_scalar")):
                 raise ConfigError(f"schedule {name!r}: the {target} ({type(obj).__name__}) reads no scalar of that "
                                   f"name (it reads: {', '.join(known) or 'none'})")
+
+    def request_stop(self) -> None:
+        """Stop after the current step (from another thread): checkpoint, then return."""
+        self._stop = True
 
     def _apply_schedules(self) -> dict[str, float]:
         values = {}
@@ -244,10 +259,15 @@ class Trainer:
             if cfg.max_seconds and time.perf_counter() - t_start > cfg.max_seconds:
                 stop_reason = "max_seconds"
                 break
+            if self._stop:
+                stop_reason = "requested"
+                break
         if self.step == last and last < cfg.max_steps:
             stop_reason = "stop_after"
         bar.close()
         final = self.save()
+        if cfg.restore_best and (self.out / "best").exists():
+            self._restore_best()
         self._close_logs()
         return {"steps": self.step, "stop_reason": stop_reason, "seconds": time.perf_counter() - t_start,
                 "checkpoint": str(final), "best": self.best}
@@ -269,14 +289,29 @@ class Trainer:
         torch.distributed.all_reduce(t)
         return float(t.item()) / self.world
 
+    def _restore_best(self) -> None:
+        """The best evaluated weights into the model (and its EMA), e.g. after early stopping."""
+        ck = load_checkpoint(self.out / "best")
+        if self.ema is not None and ck["ema"] is not None:
+            self.ema.load_state_dict(ck["ema"])
+            self.model.load_state_dict(ck["ema"], strict=False)
+        else:
+            self.model.load_state_dict(ck["model"])
+        self.log(f"restored the best weights ({self.cfg.best_metric} {self.best:.4g})")
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean validation metrics over ``eval_batches`` fixed batches (EMA weights if any)."""
+        """Mean validation metrics (EMA weights if any) over ``eval_batches`` fixed
+        batches, or with ``eval_batches=0`` over the whole validation set in order
+        (weighted by batch size)."""
         cfg = self.cfg
         n = len(self.val_data)
-        per = max(1, cfg.batch_size // cfg.grad_accum)
-        rng = np.random.default_rng([cfg.seed, 10**9])  # the same batches at every evaluation
-        idx = rng.integers(0, n, (cfg.eval_batches, per))
+        per = cfg.eval_batch_size or max(1, cfg.batch_size // cfg.grad_accum)
+        if cfg.eval_batches == 0:
+            idx = [np.arange(i, min(i + per, n)) for i in range(0, n, per)]
+        else:
+            rng = np.random.default_rng([cfg.seed, 10**9])  # the same batches at every evaluation
+            idx = list(rng.integers(0, n, (cfg.eval_batches, per)))
         self.model.eval()
         ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
         sums: dict[str, float] = {}
@@ -284,11 +319,13 @@ class Trainer:
             for b in idx:
                 with self._autocast():
                     out = self.model.validation_step(self._batch(self.val_data, b))
-                sums["loss"] = sums.get("loss", 0.0) + float(out.loss)
+                w = len(b) / per  # a short last batch counts for what it holds
+                sums["loss"] = sums.get("loss", 0.0) + w * float(out.loss)
                 for k, v in out.metrics.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                    sums[k] = sums.get(k, 0.0) + w * float(v)
         self.model.train()
-        return {f"val/{k}": v / len(idx) for k, v in sums.items()}
+        total = sum(len(b) for b in idx) / per
+        return {f"val/{k}": v / total for k, v in sums.items()}
 
     def _track_best(self, metrics: dict) -> bool:
         key = self.cfg.best_metric
@@ -319,6 +356,8 @@ class Trainer:
     def _log_row(self, row: dict) -> None:
         if self.rank != 0:
             return
+        if self.on_row is not None:
+            self.on_row(dict(row))
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / "metrics.csv"
         new = not path.exists()

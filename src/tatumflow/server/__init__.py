@@ -1,0 +1,1 @@
+"""Long-running front ends: the MelodyVAE session and its OSC control server."""
