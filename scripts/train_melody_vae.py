@@ -30,6 +30,7 @@ ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--name", required=True)
 ap.add_argument("--data", default="folk")
 ap.add_argument("--z-dim", type=int, default=2)
+ap.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dimension the KL does not charge")
 ap.add_argument("--epochs", type=int, default=40)
 ap.add_argument("--voice", default="mono")
 ap.add_argument("--seed", type=int, default=0)
@@ -38,7 +39,7 @@ args = ap.parse_args()
 run = Path("runs") / args.name
 t0 = time.time()
 model, s = train_melody(args.data, run, recipe="new", epochs=args.epochs, seed=args.seed, voice=args.voice,
-                        model={"z_dim": args.z_dim})
+                        model={"z_dim": args.z_dim, "free_bits": args.free_bits})
 seconds = time.time() - t0
 windows, _ = load_melodies(args.data, model.config, voice=args.voice)
 _, val = split_windows(windows)

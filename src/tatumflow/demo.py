@@ -114,8 +114,8 @@ def melody_demo(corpus: str, out: Path, seconds: float, echo: Callable[[str], No
 
     echo(f"[7/7] training a MelodyVAE (2-D pad) on the top voices of {corpus!r} for about {seconds:g}s")
     model, s = train_melody(corpus, out / "model", epochs=1000, voice="top", max_seconds=seconds, progress=False)
-    best = s["history"][-1] if s["history"] else {}
-    echo(f"      {s['epochs']:.1f} epochs on {s['train_windows']:,} windows: val onset accuracy "
+    best = min(s["history"], key=lambda r: r.get("val/elbo", float("inf"))) if s["history"] else {}
+    echo(f"      {s['epochs']:.1f} epochs on {s['train_windows']:,} windows; the best: val onset accuracy "
          f"{best.get('val/onset_accuracy', float('nan')):.3f}, pitch accuracy {best.get('val/pitch_accuracy', float('nan')):.3f}")
     w, _ = load_melodies(corpus, MelodyVAEConfig(), voice="top")
     a, b = sorted(set(w.source))[:2]

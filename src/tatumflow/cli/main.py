@@ -68,22 +68,7 @@ COMMANDS = {
         ("--device", dict(default="auto")), ("--seed", dict(type=int, default=0)),
         ("--pianoroll", dict(help="also write a piano-roll PNG"))]),
     "models": (C.models, "list the models shipped in the package, with their model cards", [("--json", FLAG)]),
-    "melody": (C.melody, "MelodyVAE: train on melodies, generate, encode, interpolate, bend, or serve OSC", [
-        ("verb", dict(choices=("train", "generate", "encode", "interpolate", "bend", "serve"))),
-        ("inputs", dict(nargs="*", help="train: the melodies (folder, CSV, corpus name; default folk); "
-                                        "encode: MIDI files; interpolate: two MIDI files")),
-        ("--model", dict(help="checkpoint folder or shipped model name (default: melody_vae_folk_2d)")),
-        ("--out", dict(help="output MIDI (generate, interpolate, bend) or run folder (train)")),
-        ("--epochs", dict(type=int, default=50)), ("--recipe", dict(default="new", choices=("new", "old"))),
-        ("--voice", dict(default="mono", choices=("mono", "top"), help="monophonic files only, or top voices")),
-        ("--z-dim", dict(type=int, default=2, help="train: latent dimensions (2 for the pad)")),
-        ("--z", dict(help="generate: pad coordinates, comma-separated (default: sample)")),
-        ("--count", dict(type=int, default=1)), ("--threshold", dict(type=float, default=0.5)),
-        ("--noise", dict(type=float, default=0.0)), ("--steps", dict(type=int, default=5, help="interpolate")),
-        ("--amount", dict(type=float, default=0.5, help="bend: noise scale relative to each weight's spread")),
-        ("--seed", dict(type=int, default=0)), ("--qpm", dict(type=float, default=120.0)),
-        ("--host", dict(default="127.0.0.1")), ("--port", dict(type=int, default=7400)),
-        ("--reply-port", dict(type=int, default=7401))]),
+    "melody": (C.melody, "MelodyVAE: train on melodies, generate, encode, interpolate, bend, or serve OSC", "melody"),
     "assess": (C.assess, "predict the 19 perceptual ratings (PercePiano, 1..7) of MIDI performances", [
         ("files", dict(nargs="+", type=Path)), ("--json", dict(FLAG, help="print JSON instead of tables")),
         ("--plot", dict(type=Path, help="write a bar chart PNG of the ratings")),
@@ -125,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"tatumflow {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (func, text, spec) in COMMANDS.items():
+        if spec == "melody":  # the MelodyVAE verbs' options live with the session they drive
+            from ..server.melody import CLI_OPTIONS as spec
         p = sub.add_parser(name, help=text, description=text)
         for flag, kw in spec:
             p.add_argument(flag, **kw)
@@ -135,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
+        args.inputs += extra  # files given after options (`melody encode --model M a.mid`)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except (TatumFlowError, FileNotFoundError, ValueError) as exc:

@@ -84,12 +84,15 @@ def train_melody(data: "str | os.PathLike", out: "str | os.PathLike", *, recipe:
     with _seeded(seed):
         net = MelodyVAE(cfg)
 
+    last = {}
+
     def row_with_epoch(row):
         row["epoch"] = row["step"] / spe
+        last.update({k: row[k] for k in ("train/loss", "lr") if k in row})
         if progress and "val/elbo" in row:
-            print(f"epoch {row['epoch']:.0f}: val ELBO {row['val/elbo']:.4f}, onset accuracy "
-                  f"{row['val/onset_accuracy']:.3f}, pitch accuracy {row['val/pitch_accuracy']:.3f}, "
-                  f"KL {row['val/kl']:.3f}", flush=True)
+            print(f"epoch {row['epoch']:.0f}: train loss {last.get('train/loss', float('nan')):.4f}, val ELBO "
+                  f"{row['val/elbo']:.4f}, onset accuracy {row['val/onset_accuracy']:.3f}, pitch accuracy "
+                  f"{row['val/pitch_accuracy']:.3f}, KL {row['val/kl']:.3f}, lr {last.get('lr', lr):.2e}", flush=True)
         if on_row is not None:
             on_row(row)
 
@@ -286,6 +289,25 @@ class MelodySession:
 
 DEFAULT_MODEL = "melody_vae_folk_2d"
 
+#: ``tatumflow melody`` options: (flag, argparse keywords)
+CLI_OPTIONS = [
+    ("verb", dict(choices=("train", "generate", "encode", "interpolate", "bend", "serve"))),
+    ("inputs", dict(nargs="*", help="train: the melodies (folder, CSV, corpus name; default folk); "
+                                    "encode: MIDI files; interpolate: two MIDI files")),
+    ("--model", dict(help="checkpoint folder or shipped model name (default: melody_vae_folk_2d)")),
+    ("--out", dict(help="output MIDI (generate, interpolate, bend) or run folder (train)")),
+    ("--epochs", dict(type=int, default=50)), ("--recipe", dict(default="new", choices=("new", "old"))),
+    ("--voice", dict(default="mono", choices=("mono", "top"), help="monophonic files only, or top voices")),
+    ("--z-dim", dict(type=int, default=2, help="train: latent dimensions (2 for the pad)")),
+    ("--z", dict(help="generate: pad coordinates, comma-separated (default: sample)")),
+    ("--count", dict(type=int, default=1)), ("--threshold", dict(type=float, default=0.5)),
+    ("--noise", dict(type=float, default=0.0)), ("--steps", dict(type=int, default=5, help="interpolate")),
+    ("--amount", dict(type=float, default=0.5, help="bend: noise scale relative to each weight's spread")),
+    ("--seed", dict(type=int, default=0)), ("--qpm", dict(type=float, default=120.0)),
+    ("--host", dict(default="127.0.0.1")), ("--port", dict(type=int, default=7400)),
+    ("--reply-port", dict(type=int, default=7401))
+]
+
 
 def run_verb(verb: str, o: dict, *, echo: Callable[[str], None] = print) -> int:
     """``tatumflow melody VERB``: train, generate, encode, interpolate, bend, serve."""
@@ -342,9 +364,14 @@ def run_verb(verb: str, o: dict, *, echo: Callable[[str], None] = print) -> int:
     if verb == "bend":
         names = session.bend(o["amount"], seed=o["seed"])
         echo(f"bent {len(names)} decoder tensors by {o['amount']:g}")
-    z = [float(v) for v in o["z"].split(",")] if o.get("z") else None
+    if o["count"] < 1 or not o["qpm"] > 0:
+        raise TatumFlowError(f"--count must be >= 1 and --qpm > 0, got {o['count']} and {o['qpm']}")
+    try:
+        z = [float(v) for v in o["z"].split(",")] if o.get("z") else None
+    except ValueError:
+        raise TatumFlowError(f"--z expects comma-separated numbers, got {o['z']!r}") from None
     mels = []
-    for k in range(max(1, o["count"])):
+    for k in range(o["count"]):
         _, perf = session.generate(z, threshold=o["threshold"], noise=o["noise"], seed=o["seed"] + k,
                                    out=str(session.workdir / f"m{k}.mid"), qpm=o["qpm"])
         mels.append(perf)
