@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
 def test_train_generate_encode_interpolate_bend(trained, capsys):
     d = trained
     out = (d / "train.log").read_text()
-    assert "epoch 3: val ELBO" in out and "3.0 epochs" in out and "from 8 of 8 files" in out and (d / "run" / "best" / "model.safetensors").is_file()
+    assert "epoch 3: train loss" in out and "lr 1.00e-03" in out and "3.0 epochs" in out and "from 8 of 8 files" in out and (d / "run" / "best" / "model.safetensors").is_file()
     model = ["--model", str(d / "run" / "best")]
     assert main(["melody", "generate", *model, "--out", str(d / "g.mid"), "--count", "3", "--threshold", "0.3"]) == 0
     g = read_midi(d / "g.mid")
