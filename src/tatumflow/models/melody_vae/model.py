@@ -9,10 +9,10 @@ dimensions (2 for a pad a musician can play); the decoder maps ``z`` through a
 layer twice as wide to four heads: onset (Bernoulli), pitch (categorical over
 ``pitch_min..pitch_max``), velocity and duration (regression, sigmoid outputs).
 
-Loss = ``onset_weight`` BCE + ``pitch_weight`` CE (on onset cells) +
-``velocity_weight`` MSE + ``duration_weight`` MSE (on onset cells) +
-``kl_weight`` (the Trainer's annealing schedule) x ``beta`` x KL, with optional
-free bits (nats per dimension the KL does not charge).
+Loss per window (its cells summed, nats) = ``onset_weight`` BCE + ``pitch_weight``
+CE (on onset cells) + ``velocity_weight`` SE + ``duration_weight`` SE (on onset
+cells) + ``kl_weight`` (the Trainer's annealing schedule) x ``beta`` x KL, with
+optional free bits (nats per dimension the KL does not charge).
 """
 
 from __future__ import annotations
@@ -123,11 +123,14 @@ class MelodyVAE(nn.Module):
         out = self.decode(z)
         on = batch["onset"].float()
         n_on = on.sum().clamp_min(1.0)
-        onset = F.binary_cross_entropy_with_logits(out["onset"], on)
-        pitch = (F.cross_entropy(out["pitch"].transpose(1, 2), batch["pitch"].clamp_min(0), reduction="none")
-                 * on).sum() / n_on
-        vel = (((out["velocity"] - batch["velocity"]) ** 2) * on).sum() / n_on
-        dur = (((out["duration"] - batch["duration"]) ** 2) * on).sum() / n_on
+        # Per window, summed over its cells (a proper ELBO): with per-cell means the KL of
+        # the whole window would weigh ~30x more than its reconstruction and the latent
+        # would collapse (measured on folk: 2-D KL 0.2 nats, pitch accuracy 0.19).
+        onset = F.binary_cross_entropy_with_logits(out["onset"], on, reduction="none").sum(1).mean()
+        ce = F.cross_entropy(out["pitch"].transpose(1, 2), batch["pitch"].clamp_min(0), reduction="none")
+        pitch = (ce * on).sum(1).mean()
+        vel = (((out["velocity"] - batch["velocity"]) ** 2) * on).sum(1).mean()
+        dur = (((out["duration"] - batch["duration"]) ** 2) * on).sum(1).mean()
         kl_dims = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)  # (B, z_dim)
         kl = kl_dims.sum(-1).mean()
         charged = kl_dims.mean(0).clamp_min(c.free_bits).sum() if c.free_bits > 0 else kl
