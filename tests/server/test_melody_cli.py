@@ -38,7 +38,9 @@ def test_train_generate_encode_interpolate_bend(trained, capsys):
                  "--steps", "4", "--out", str(d / "i.mid")]) == 0
     assert read_midi(d / "i.mid").end > 3 * 4.0  # four windows one after another
     assert main(["melody", "bend", *model, "--amount", "1.0", "--out", str(d / "b.mid")]) == 0
-    assert "bent" in capsys.readouterr().out
+    assert "bent 10 decoder tensors" in capsys.readouterr().out  # the hidden layer and 4 heads
+    assert main(["melody", "bend", *model, "--layers", "pitch,onset", "--out", str(d / "b2.mid")]) == 0
+    assert "bent 4 decoder tensors" in capsys.readouterr().out
     assert main(["generate", "--checkpoint", str(d / "run" / "best"), "--out", str(d / "gen.mid"), "--count",
                  "2"]) == 0  # the family seam: `generate` drives a MelodyVAE checkpoint too
 

@@ -102,6 +102,8 @@ def test_every_action_over_udp(server):
     _, bent = c.wait(("/notes",))
     assert bent != sampled  # the bent model writes other music for the same seed
     assert c.ask("/reset") == ("/reset", [1])
+    assert c.ask("/bend", 1.0, 0, "pitch") == ("/bend", [2])  # pitch.weight and pitch.bias only
+    assert c.ask("/reset") == ("/reset", [1])
     c.ask("/generate", 0.3, 0.0, 7)
     assert c.wait(("/notes",))[1] == sampled  # reset: the same music as before the bend
     a, saved = c.ask("/save", str(d / "saved"))
@@ -129,6 +131,7 @@ def test_training_runs_in_the_background_and_reports(server):
     (("/bend", "abc"), "amount must be a number"),
     (("/bend", -1.0), "amount must be in"),
     (("/bend",), "missing amount"),
+    (("/bend", 1.0, 0, "encoder"), "no decoder layer matches"),
     (("/encode", "/no/such.mid"), "no such file"),
     (("/encode", 3), "must be a string"),
     (("/decode", 0.1), "missing coordinate 2 of 2"),

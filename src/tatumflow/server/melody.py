@@ -303,6 +303,7 @@ CLI_OPTIONS = [
     ("--count", dict(type=int, default=1)), ("--threshold", dict(type=float, default=0.5)),
     ("--noise", dict(type=float, default=0.0)), ("--steps", dict(type=int, default=5, help="interpolate")),
     ("--amount", dict(type=float, default=0.5, help="bend: noise scale relative to each weight's spread")),
+    ("--layers", dict(help="bend: only these decoder layers, comma-separated (e.g. pitch,onset)")),
     ("--seed", dict(type=int, default=0)), ("--qpm", dict(type=float, default=120.0)),
     ("--host", dict(default="127.0.0.1")), ("--port", dict(type=int, default=7400)),
     ("--reply-port", dict(type=int, default=7401))
@@ -362,7 +363,8 @@ def run_verb(verb: str, o: dict, *, echo: Callable[[str], None] = print) -> int:
         echo(f"{path}: {o['steps']} steps, {len(perf)} notes")
         return 0
     if verb == "bend":
-        names = session.bend(o["amount"], seed=o["seed"])
+        layers = [x.strip() for x in o["layers"].split(",") if x.strip()] if o.get("layers") else None
+        names = session.bend(o["amount"], layers=layers, seed=o["seed"])
         echo(f"bent {len(names)} decoder tensors by {o['amount']:g}")
     if o["count"] < 1 or not o["qpm"] > 0:
         raise TatumFlowError(f"--count must be >= 1 and --qpm > 0, got {o['count']} and {o['qpm']}")

@@ -25,7 +25,7 @@ MESSAGES = {
     "/generate": ("[threshold=0.5] [noise=0] [seed=0]", "/generate file.mid, then /notes pitch start dur velocity ..."),
     "/decode": ("x y ... [threshold=0.5] [noise=0] [seed=0]", "/decode file.mid, then /notes ..."),
     "/interpolate": ("a.mid b.mid [steps=5] [threshold=0.5]", "/interpolate file.mid, then /notes ..."),
-    "/bend": ("amount [seed=0]", "/bend layers (how many parameter tensors were bent)"),
+    "/bend": ("amount [seed=0] [layer ...]", "/bend n (how many decoder tensors were bent; all, or the named layers)"),
     "/reset": ("", "/reset 1 (the weights before bending, bit for bit)"),
     "/clear": ("[seed=0]", "/clear 1 (an untrained model of the same shape)"),
     "/load": ("checkpoint folder or shipped model name", "/load z_dim"),
@@ -148,8 +148,9 @@ class MelodyOSCServer:
         return self._melody("/interpolate", path, perf)
 
     def on_bend(self, client, args):
+        layers = [_str(args, i, f"layer {i - 1}") for i in range(2, len(args))] or None
         names = self.session.bend(_num(args, 0, "amount", lo=0.0, hi=100.0),
-                                  seed=_num(args, 1, "seed", 0, lo=0, integer=True))
+                                  seed=_num(args, 1, "seed", 0, lo=0, integer=True), layers=layers)
         return [("/bend", [len(names)])]
 
     def on_reset(self, client, args):
