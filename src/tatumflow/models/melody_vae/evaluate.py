@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...features.core import KK_MAJOR, KK_MINOR
+from ...features.core import PROFILES_CENTRED, PROFILES_NORM
 from .data import MelodyDataset, MelodyWindows
 from .generate import slerp
 from .model import MelodyVAE
@@ -17,21 +17,20 @@ _MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
 
 def in_key_ratio(onset: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     """Per window (N, T): the share of its notes inside the scale of its best
-    Krumhansl-Kessler key (the window's own notes pick the key)."""
-    out = np.full(len(onset), np.nan)
-    prof = np.stack([np.roll(KK_MAJOR, k) for k in range(12)] + [np.roll(KK_MINOR, k) for k in range(12)])
-    for i, (on, p) in enumerate(zip(onset, pitch)):
-        pcs = p[on] % 12
-        if not len(pcs):
-            continue
-        hist = np.bincount(pcs, minlength=12).astype(float)
-        if hist.std() == 0:
-            out[i] = 1.0
-            continue
-        k = int(np.argmax([np.corrcoef(hist, row)[0, 1] for row in prof]))
-        scale = (_MAJOR if k < 12 else _MINOR) + k % 12
-        out[i] = np.isin(pcs, scale % 12).mean()
-    return out
+    Krumhansl-Kessler key (the window's own notes pick the key; NaN without notes)."""
+    pcs = np.where(onset, pitch % 12, 12)
+    hist = np.stack([np.bincount(row, minlength=13)[:12] for row in pcs]).astype(float)  # (N, 12)
+    centred = hist - hist.mean(1, keepdims=True)
+    norm = np.sqrt((centred**2).sum(1, keepdims=True))
+    corr = centred @ PROFILES_CENTRED.T / np.maximum(norm * PROFILES_NORM, 1e-12)  # (N, 24) Pearson r
+    k = corr.argmax(1)
+    scale = np.zeros((24, 12), bool)
+    for key in range(24):
+        scale[key, ((_MAJOR if key < 12 else _MINOR) + key % 12) % 12] = True
+    inside = (hist * scale[k]).sum(1)
+    n = hist.sum(1)
+    flat = norm[:, 0] == 0  # every pitch class equally often (e.g. one note): all in key
+    return np.where(n > 0, np.where(flat, 1.0, inside / np.maximum(n, 1)), np.nan)
 
 
 @torch.no_grad()
