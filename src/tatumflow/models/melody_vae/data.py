@@ -78,8 +78,7 @@ def melody_line(perf: Performance, voice: str = "mono") -> Performance:
     if polyphonic and voice == "mono":
         share = (np.count_nonzero(~new) + np.count_nonzero(overlap)) / len(n)
         raise TatumFlowError(f"polyphonic ({100 * share:.0f}% of the notes sound together); use the top voice")
-    top = n[new]  # the highest note of every onset (sorted by pitch, descending, within an onset)
-    top = top.copy()
+    top = n[new].copy()  # the highest note of every onset (sorted by pitch, descending, within an onset)
     top["offset"][:-1] = np.minimum(top["offset"][:-1], top["onset"][1:])  # cut at the next onset
     return perf.replace(notes=top)
 
@@ -120,6 +119,17 @@ def cut_windows(g: dict, cfg: MelodyVAEConfig, *, min_onsets: int = 2) -> list[s
     return out
 
 
+def window_cells(g: dict, windows: Sequence[slice], cfg: MelodyVAEConfig) -> dict[str, np.ndarray]:
+    """The cells of ``windows`` of a grid, (n, T) each: padded past the piece's end,
+    durations cut at the window's end."""
+    T = cfg.steps
+    out = {k: np.stack([np.pad(g[k][sl], (0, T - len(g[k][sl])), constant_values=-1 if k == "pitch" else 0)
+                        for sl in windows]) for k in ("onset", "pitch", "velocity", "duration")}
+    cell = np.arange(T)[None]
+    out["duration"] = np.where(out["onset"], np.minimum(cell + out["duration"], T) - cell, 0).astype(np.float32)
+    return out
+
+
 def _pieces(src: "str | os.PathLike", *, progress: bool) -> tuple[str, Iterator[tuple[str, str, Any]]]:
     """(description, iterator of (key, split, Performance or the exception that stopped it))."""
     from pathlib import Path
@@ -151,7 +161,6 @@ def load_melodies(src: "str | os.PathLike", cfg: MelodyVAEConfig, *, voice: str 
     .mid/.midi, a CSV index, a built-in corpus name, a token store or one MIDI file)."""
     desc, pieces = _pieces(src, progress=progress)
     rep = LoadReport(desc)
-    T = cfg.steps
     cols: dict[str, list] = {"onset": [], "pitch": [], "velocity": [], "duration": [], "split": [], "source": []}
     for key, split, perf in pieces:
         rep.files += 1
@@ -167,20 +176,16 @@ def load_melodies(src: "str | os.PathLike", cfg: MelodyVAEConfig, *, voice: str 
             rep.skipped.append({"file": key, "reason": str(exc)})
             continue
         rep.used += 1
-        for sl in wins:
-            for k in ("onset", "pitch", "velocity", "duration"):
-                a = g[k][sl]
-                cols[k].append(np.pad(a, (0, T - len(a)), constant_values=-1 if k == "pitch" else 0))
-            cols["split"].append(split)
-            cols["source"].append(key)
+        for k, a in window_cells(g, wins, cfg).items():
+            cols[k].append(a)
+        cols["split"] += [split] * len(wins)
+        cols["source"] += [key] * len(wins)
     rep.windows = len(cols["source"])
     if not rep.windows:
         raise TatumFlowError(f"{src}: no usable melody window in {rep.files} files "
                              f"({'; '.join(sorted({s['reason'] for s in rep.skipped})[:3]) or 'no files'})")
-    w = MelodyWindows(*(np.stack(cols[k]) for k in ("onset", "pitch", "velocity", "duration")),
+    w = MelodyWindows(*(np.concatenate(cols[k]) for k in ("onset", "pitch", "velocity", "duration")),
                       np.array(cols["split"]), cols["source"])
-    end = np.arange(T)[None] + w.duration  # durations end inside the window
-    w.duration = np.where(w.onset, np.minimum(end, T) - np.arange(T)[None], 0).astype(np.float32)
     return w, rep
 
 

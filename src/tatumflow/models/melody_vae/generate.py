@@ -12,7 +12,7 @@ import torch
 
 from ...errors import TatumFlowError
 from ...performance import Performance
-from .data import cut_windows, melody_grid, melody_line
+from .data import MelodyDataset, MelodyWindows, cut_windows, melody_grid, melody_line, window_cells
 from .model import MelodyVAE, MelodyVAEConfig
 
 
@@ -72,18 +72,8 @@ def melody_batch(perf: Performance, cfg: MelodyVAEConfig, *, voice: str = "top")
     wins = cut_windows(g, cfg, min_onsets=1)
     if not wins:
         raise TatumFlowError(f"no {cfg.bars}-bar window with notes in {cfg.pitch_min}..{cfg.pitch_max}")
-    sl, T = wins[0], cfg.steps
-
-    def cells(k, fill=0):
-        a = g[k][sl]
-        return np.pad(a, (0, T - len(a)), constant_values=fill)
-
-    on, pitch = cells("onset").astype(bool), cells("pitch", -1).astype(np.int64)
-    dur = np.where(on, np.minimum(np.arange(T) + cells("duration"), T) - np.arange(T), 0)
-    return {"onset": torch.tensor(on, dtype=torch.float32)[None],
-            "pitch": torch.tensor(np.where(on, pitch - cfg.pitch_min, 0))[None],
-            "velocity": torch.tensor(cells("velocity"), dtype=torch.float32)[None],
-            "duration": torch.tensor(dur / T, dtype=torch.float32)[None]}
+    cells = window_cells(g, wins[:1], cfg)
+    return MelodyDataset(MelodyWindows(**cells, split=np.array([""]), source=[""]), cfg).batch([0])
 
 
 @torch.no_grad()
