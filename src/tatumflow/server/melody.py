@@ -22,11 +22,12 @@ import torch
 from ..errors import TatumFlowError
 from ..midi import read_midi, write_midi
 from ..models.melody_vae import (Bender, MelodyDataset, MelodyVAE, MelodyVAEConfig, concatenate, decode, encode,
-                                 interpolate, load_melodies)
+                                 interpolate, load_melodies, parse_z)
 from ..models.melody_vae.data import split_windows
 from ..performance import Performance
 from ..training import TrainConfig, Trainer
 from ..training.checkpoint import model_state, save_checkpoint
+from ..utils import seeded_torch
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def train_melody(data: "str | os.PathLike", out: "str | os.PathLike", *, recipe:
                        device="cpu", best_metric="val/elbo", restore_best=True, tensorboard=False,
                        early_stopping_metric="val/elbo" if r.patience else None,
                        early_stopping_patience=r.patience or 1, schedules=schedules, max_seconds=max_seconds)
-    with _seeded(seed):
+    with seeded_torch(seed):
         net = MelodyVAE(cfg)
 
     last = {}
@@ -107,12 +108,6 @@ def train_melody(data: "str | os.PathLike", out: "str | os.PathLike", *, recipe:
     summary.update(steps_per_epoch=spe, epochs=trainer.step / spe, load_seconds=load_s,
                    train_windows=len(tr), val_windows=len(va), report=report.to_dict(), history=_epochs(out))
     return net.eval(), summary
-
-
-def _seeded(seed: int):
-    from ..utils import seeded_torch
-
-    return seeded_torch(seed)
 
 
 def _epochs(out) -> list[dict]:
@@ -368,10 +363,7 @@ def run_verb(verb: str, o: dict, *, echo: Callable[[str], None] = print) -> int:
         echo(f"bent {len(names)} decoder tensors by {o['amount']:g}")
     if o["count"] < 1 or not o["qpm"] > 0:
         raise TatumFlowError(f"--count must be >= 1 and --qpm > 0, got {o['count']} and {o['qpm']}")
-    try:
-        z = [float(v) for v in o["z"].split(",")] if o.get("z") else None
-    except ValueError:
-        raise TatumFlowError(f"--z expects comma-separated numbers, got {o['z']!r}") from None
+    z = parse_z(o["z"], session.model.config.z_dim)[0].tolist() if o.get("z") else None
     mels = []
     for k in range(o["count"]):
         _, perf = session.generate(z, threshold=o["threshold"], noise=o["noise"], seed=o["seed"] + k,

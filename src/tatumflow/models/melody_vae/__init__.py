@@ -20,13 +20,14 @@ def add_generate_options(g) -> None:
     g.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI")
 
 
-def parse_z(text: str, z_dim: int):
+def parse_z(text: str, z_dim: int) -> torch.Tensor:
+    """``"0.5,-1"`` -> (1, z_dim) pad coordinates, or a one-line error."""
     try:
         z = [float(v) for v in str(text).split(",")]
     except ValueError:
-        raise TatumFlowError(f"--z expects {z_dim} comma-separated numbers, got {text!r}") from None
+        raise TatumFlowError(f"--z expects comma-separated numbers, got {text!r}") from None
     if len(z) != z_dim:
-        raise TatumFlowError(f"--z needs {z_dim} numbers for this model, got {len(z)}")
+        raise TatumFlowError(f"--z: this model's pad has {z_dim} coordinates, got {len(z)}")
     return torch.tensor([z])
 
 
