@@ -467,20 +467,22 @@ def run_mode(pipe: GenerationPipeline, mode: str, inputs: Inputs, sampling: Opti
 
 
 def write_results(results: list[tuple[str, Result]], out: "str | Path", *, label: str,
-                  pianoroll: "str | Path | None" = None) -> list[Path]:
-    """Write each result to ``out`` (suffixed per variation) and optionally its piano roll."""
+                  pianoroll: "str | Path | None" = None) -> list[tuple[Path, Optional[Path]]]:
+    """Write each result to ``out`` (suffixed per variation) and optionally its piano
+    roll; returns ``(midi, png or None)`` per result."""
     from ...midi import write_midi
     from ...render import plot_pianoroll
 
-    out, paths = Path(out), []
+    out, written = Path(out), []
     for suffix, r in results:
         path = write_midi(r.performance, out.with_name(out.stem + suffix + (out.suffix or ".mid")) if suffix else out)
-        paths.append(path)
+        png = None
         if pianoroll:
             png = Path(pianoroll)
             png = png.with_name(png.stem + suffix + ".png") if suffix else png
-            paths.append(plot_pianoroll(r.performance, png, title=f"{path.name} ({label})"))
-    return paths
+            plot_pianoroll(r.performance, png, title=f"{path.name} ({label})")
+        written.append((path, png))
+    return written
 
 
 def write_every_mode(pipe: GenerationPipeline, piece: Performance, other: Performance, out: "str | Path", *,
@@ -500,9 +502,9 @@ def write_every_mode(pipe: GenerationPipeline, piece: Performance, other: Perfor
         results = run_mode(pipe, mode, inputs if "style" in spec.needs else dataclasses.replace(inputs, style=None),
                            sampling)
         dt = (time.perf_counter() - t0) / len(results)
-        paths = write_results(results, Path(out) / f"{mode}.mid", label=f"TatumFlow {mode}",
+        files = write_results(results, Path(out) / f"{mode}.mid", label=f"TatumFlow {mode}",
                               pianoroll=Path(out) / f"{mode}.png" if pianoroll else None)
-        written[mode] = [(path, r, dt) for path, (_, r) in zip(paths[:: 2 if pianoroll else 1], results)]
+        written[mode] = [(path, r, dt) for (path, _), (_, r) in zip(files, results)]
         for path, r, _ in written[mode]:
             echo(f"      {path}: {len(r.performance)} notes, {r.performance.end:.1f}s, "
                  f"{r.grammar_errors} grammar errors ({dt:.1f}s)")
@@ -554,8 +556,8 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
                     chords=opts["chords"], strength=opts["strength"], creativity=opts["creativity"],
                     variations=opts["variations"], alphas=alphas, seed=opts["seed"])
     results = run_mode(pipe, mode, inputs, s)
-    paths = write_results(results, opts["out"], label=mode, pianoroll=opts.get("pianoroll"))
-    for (suffix, r), path in zip(results, paths[:: 2 if opts.get("pianoroll") else 1]):
+    files = write_results(results, opts["out"], label=mode, pianoroll=opts.get("pianoroll"))
+    for (_, r), (path, _) in zip(results, files):
         echo(f"{path}: {mode}, {len(r.performance)} notes, {r.performance.end:.1f}s, "
              f"{len(r.ids)} tokens, {r.grammar_errors} grammar errors")
-    return paths
+    return [p for pair in files for p in pair if p is not None]
