@@ -29,6 +29,10 @@ class TokenizerConfigError(TatumFlowError, ValueError):
     """An invalid tokenizer configuration."""
 
 
+class TokenizerError(TatumFlowError, ValueError):
+    """Ids or a performance the tokenizer cannot take (not whole numbers, an absurd span)."""
+
+
 class StoreError(TatumFlowError):
     """A token store is missing, incomplete or inconsistent."""
 

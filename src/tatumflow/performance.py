@@ -21,6 +21,8 @@ PEDAL_DTYPE = np.dtype([("time", "<f8"), ("value", "<i2")])
 
 #: CC64 values at or above this count as "pedal down" (General MIDI convention).
 PEDAL_THRESHOLD = 64
+#: No performance lasts longer: a file or performance spanning more is corrupt (memory stays bounded).
+MAX_SPAN_SECONDS = 24 * 3600.0
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -66,9 +66,9 @@ def test_evaluate_writes_report(tmp_path):
         for i in range(5):
             write_midi(random_performance(np.random.default_rng(seed0 + i), 300, span=40.0), tmp_path / name / f"{i}.mid")
     (tmp_path / "gen" / "bad.mid").write_bytes(b"nope")
-    assert main(["evaluate", str(tmp_path / "gen"), str(tmp_path / "ref"), "--out", str(tmp_path / "rep")]) == 0
+    assert main(["evaluate", str(tmp_path / "gen"), str(tmp_path / "ref"), "--out", str(tmp_path / "rep")]) == 1
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert rep["gen"]["pieces"] == 5 and rep["gen"]["failures"][0]["reason"].startswith("corrupt")
+    assert rep["gen"]["pieces"] == 5 and rep["gen"]["failures"][0]["reason"].startswith("not a MIDI file")
     assert 0 <= rep["set_vs_set"]["summary"]["mean_oa"] <= 1
     assert rep["style"]["target"] == "Art Tatum" and len(rep["style"]["gen_pieces"]) == 5
     md = (tmp_path / "rep" / "report.md").read_text()

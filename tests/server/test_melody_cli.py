@@ -46,15 +46,15 @@ def test_train_generate_encode_interpolate_bend(trained, capsys):
 
 
 @pytest.mark.parametrize("argv,msg", [
-    (["melody", "generate", "--out", "x.mid", "--threshold", "2"], "threshold must be in"),
+    (["melody", "generate", "--out", "x.mid", "--threshold", "2"], "argument --threshold: 2 is out of range"),
     (["melody", "generate", "--z", "1"], "needs --out"),
     (["melody", "generate", "--z", "a,b", "--out", "x.mid"], "--z expects comma-separated numbers"),
     (["melody", "generate", "--z", "1", "--out", "x.mid"], "pad has 2 coordinates"),
-    (["melody", "generate", "--count", "0", "--out", "x.mid"], "--count must be >= 1"),
+    (["melody", "generate", "--count", "0", "--out", "x.mid"], "argument --count: 0 is out of range"),
     (["melody", "interpolate", "a.mid", "--out", "x.mid"], "needs two MIDI files"),
-    (["melody", "bend", "--amount", "-1", "--out", "x.mid"], "amount must be >= 0"),
+    (["melody", "bend", "--amount", "-1", "--out", "x.mid"], "argument --amount: -1 is out of range"),
     (["melody", "train", "/no/such/folder", "--epochs", "1"], "no such file or folder"),
-    (["melody", "train", "--epochs", "0", "x"], "epochs must be >= 1"),
+    (["melody", "train", "--epochs", "0", "x"], "argument --epochs: 0 is out of range"),
     (["melody", "generate", "--model", "/no/model", "--out", "x.mid"], "not a checkpoint folder"),
 ])
 def test_bad_values_are_one_line_errors(trained, argv, msg, capsys):

@@ -155,22 +155,37 @@ def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path")
     return Path(path)
 
 
+#: Fewer notes than this give no ratings: the features would describe next to nothing.
+MIN_NOTES_TO_RATE = 8
+
+
 def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = None, *, on_skip=None) -> dict:
-    """Rate MIDI files with an assessor (default: the shipped one). Unreadable files
-    are listed under ``failed`` (``on_skip(error)`` is told of each) and the rest rated."""
+    """Rate MIDI files with an assessor (default: the shipped one). A file that cannot
+    be read or rated (no notes, too few) is listed under ``failed`` with the reason
+    (``on_skip(message)`` is told of each) and the others are rated."""
     from ..midi import read_midi
+    from .features import performance_features
 
     fa = ForestAssessor.load(model or DEFAULT_MODEL)
-    perfs, names, failed = [], [], []
+    rows, names, failed = [], [], []
     for f in files:
         try:
-            perfs.append(read_midi(f))
-            names.append(str(f))
-        except TatumFlowError as exc:  # report and carry on with the others
-            failed.append({"file": str(f), "error": str(exc)})
+            perf = read_midi(f)
+            if len(perf) < MIN_NOTES_TO_RATE:
+                raise AssessorError(f"{f}: {'no notes' if not len(perf) else f'too few notes ({len(perf)})'} "
+                                    f"to rate (needs {MIN_NOTES_TO_RATE})")
+            X, feat_names = performance_features([perf])
+        except Exception as exc:  # one file never stops the batch; say what happened to it
+            failed.append({"file": str(f), "error": str(exc) if isinstance(exc, TatumFlowError)
+                           else f"{f}: {type(exc).__name__}: {exc}"})
             if on_skip:
-                on_skip(exc)
-    ratings = fa.assess(perfs) if perfs else np.zeros((0, len(DIMENSIONS)))
+                on_skip(failed[-1]["error"])
+            continue
+        if feat_names != fa.feature_names:
+            raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
+        rows.append(X[0])
+        names.append(str(f))
+    ratings = fa.predict(np.stack(rows)) if rows else np.zeros((0, len(DIMENSIONS)))
     return {"model": fa.meta, "scale": "1..7", "dimensions": list(DIMENSIONS), "ratings": ratings,
             "results": [{"file": n, "ratings": t} for n, t in zip(names, ratings_table(ratings))], "failed": failed}
 

@@ -27,10 +27,9 @@ def validate(args) -> int:
 
     cfg = ValidationConfig(min_seconds=args.min_seconds, max_seconds=args.max_seconds, min_notes=args.min_notes,
                            allowed_programs=None if args.any_program else ValidationConfig().allowed_programs)
-    for p in args.paths:
-        if not Path(p).exists():
-            raise TatumFlowError(f"{p}: no such file or folder")
     results = validate_paths(args.paths, cfg, progress=not args.json and sys.stderr.isatty())
+    if not results:
+        raise TatumFlowError(f"{' '.join(map(str, args.paths))}: no .mid/.midi files found (searched recursively)")
     n_ok = sum(r.ok for r in results)
     print(json.dumps({"files": len(results), "ok": n_ok, "failed": len(results) - n_ok,
                       "results": [r.to_dict() for r in results]}, indent=1, ensure_ascii=False)
@@ -56,7 +55,9 @@ def prepare(args) -> int:
                       files_per_shard=args.files_per_shard, where=_where(args.where))
     print(f"{r.store}: {r.files} files stored, {r.failed} failed "
           f"({r.shards_built} shards built, {r.shards_reused} reused) in {r.seconds:.2f}s")
-    return 0
+    for f in r.failures:
+        print(f"  failed: {f['path']}: {f['reason']}")
+    return 1 if r.failed else 0
 
 
 def inspect(args) -> int:
@@ -110,6 +111,8 @@ def pianoroll(args) -> int:
     from ..midi import read_midi
     from ..render import plot_pianoroll
 
+    if args.end is not None and args.end <= args.start:
+        raise TatumFlowError(f"--end {args.end:g} must be after --start {args.start:g}")
     print(plot_pianoroll(read_midi(args.file), args.out, start=args.start, end=args.end))
     return 0
 
@@ -121,7 +124,10 @@ def evaluate(args) -> int:
               gen_name=args.gen_name, ref_name=args.ref_name, limit=args.limit, judge_path=args.judge)
     print(summary_line(rep))
     print(f"wrote {Path(args.out) / 'report.md'} and report.json ({rep['seconds']:.1f}s)")
-    return 0
+    failed = [(side, f) for side in ("gen", "ref") for f in rep[side]["failures"]]
+    for side, f in failed:
+        print(f"  failed ({side}): {f['path']}: {f['reason']}")
+    return 1 if failed else 0
 
 
 def judge(args) -> int:
@@ -131,7 +137,9 @@ def judge(args) -> int:
     out, t = j.save(args.out or DEFAULT_JUDGE), j.info["test"]
     print(f"{out}: test accuracy {t['accuracy']:.3f}, balanced accuracy {t['balanced_accuracy']:.3f}, "
           f"ROC AUC {t['roc_auc']:.4f} on {t['pieces']} pieces ({t['positives']} {args.target})")
-    return 0
+    for f in j.info["failures"]:
+        print(f"  failed: {f['path']}: {f['reason']}")
+    return 1 if j.info["failures"] else 0
 
 
 def train(args) -> int:
@@ -184,6 +192,8 @@ def assess(args) -> int:
                                                                        file=sys.stderr))
     ratings = rep.pop("ratings")
     print(json.dumps(rep, indent=2) if args.json else format_ratings(rep["results"]))
+    if rep["failed"]:
+        print(f"tatumflow assess: {len(rep['results'])} rated, {len(rep['failed'])} failed", file=sys.stderr)
     if args.plot and len(ratings):
         plot_ratings(ratings, [Path(r["file"]).name for r in rep["results"]], args.plot)
         print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)

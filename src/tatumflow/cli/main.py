@@ -8,86 +8,96 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import TatumFlowError
+from ..utils import arg_number, arg_path
 from . import commands as C
 
 FLAG = {"action": "store_true"}
+IN_FILE, IN_DIR, IN_ANY = arg_path("file"), arg_path("dir"), arg_path("any")
+OUT_FILE, OUT_DIR = arg_path("out-file"), arg_path("out-dir")
+POS_INT, NONNEG_INT = arg_number(int, low=1), arg_number(int, low=0)
+NONNEG = arg_number(float, low=0)
 TOKENIZER = [("--release", dict(choices=("note_off", "duration"), default="note_off",
                                 help="end notes with NOTE_OFF tokens or DURATION tokens (default note_off)")),
-             ("--tokenizer", dict(metavar="JSON", help="tokenizer config file (overrides --release)"))]
+             ("--tokenizer", dict(metavar="JSON", type=IN_FILE, help="tokenizer config file (overrides --release)"))]
 WHERE = dict(action="append", metavar="KEY=VALUE", help="keep rows whose split or CSV column matches (repeatable)")
 
 #: command -> (function, help, [(flags, add_argument keywords), ...])
 COMMANDS = {
     "validate": (C.validate, "check MIDI files and print a summary table (folders are searched recursively)", [
-        ("paths", dict(nargs="+", help="files or folders")),
+        ("paths", dict(nargs="+", type=IN_ANY, help="files or folders")),
         ("--json", dict(FLAG, help="machine-readable report, one record per file")),
-        ("--min-seconds", dict(type=float, default=1.0)), ("--max-seconds", dict(type=float, default=4 * 3600.0)),
-        ("--min-notes", dict(type=int, default=8)), ("--any-program", dict(FLAG, help="accept non-piano programs"))]),
+        ("--min-seconds", dict(type=NONNEG, default=1.0)),
+        ("--max-seconds", dict(type=arg_number(float, low=0, low_open=True), default=4 * 3600.0)),
+        ("--min-notes", dict(type=POS_INT, default=8)), ("--any-program", dict(FLAG, help="accept non-piano programs"))]),
     "corpus": (C.corpus, "list the built-in corpora, or export one to MIDI (once, into the cache)", [
         ("corpus_cmd", dict(choices=("list", "export"), metavar="list|export")),
         ("name", dict(nargs="?", help="export: chorales or folk")),
-        ("--out", dict(help="export: folder (default: the cache)")), ("--workers", dict(type=int))]),
+        ("--out", dict(type=OUT_DIR, help="export: folder (default: the cache)")), ("--workers", dict(type=POS_INT))]),
     "prepare": (C.prepare, "validate and tokenize a corpus (folder, CSV index or built-in name) into a token store", [
-        ("src", {}), ("--out", dict(required=True, help="store folder")),
-        ("--workers", dict(type=int, help="processes (default: all cores)")),
-        ("--files-per-shard", dict(type=int, default=64)), ("--where", WHERE), *TOKENIZER]),
-    "inspect": (C.inspect, "statistics of a token store", [("store", {}), ("--json", FLAG)]),
+        ("src", {}), ("--out", dict(required=True, type=OUT_DIR, help="store folder")),
+        ("--workers", dict(type=POS_INT, help="processes (default: all cores)")),
+        ("--files-per-shard", dict(type=POS_INT, default=64)), ("--where", WHERE), *TOKENIZER]),
+    "inspect": (C.inspect, "statistics of a token store", [("store", dict(type=IN_DIR)), ("--json", FLAG)]),
     "vocab": (C.vocab, "print the tokenizer vocabulary", [("--all", dict(FLAG, help="list every token")),
                                                           ("--json", FLAG), *TOKENIZER]),
     "tokenize": (C.tokenize, "tokenize one MIDI file", [
-        ("file", {}), ("--out", dict(help=".npy or text file of ids (default: print)")),
+        ("file", dict(type=IN_FILE)), ("--out", dict(type=OUT_FILE, help=".npy or text file of ids (default: print)")),
         ("--names", dict(FLAG, help="print token names instead of ids")),
         ("--normalize", dict(FLAG, help="resolve pedal and overlaps first")), *TOKENIZER]),
     "detokenize": (C.detokenize, "turn ids (.npy or text) back into a MIDI file",
-                   [("ids", {}), ("--out", dict(required=True)), *TOKENIZER]),
+                   [("ids", dict(type=IN_FILE)), ("--out", dict(required=True, type=OUT_FILE)), *TOKENIZER]),
     "pianoroll": (C.pianoroll, "draw a piano-roll PNG of a MIDI file", [
-        ("file", {}), ("--out", dict(required=True)), ("--start", dict(type=float, default=0.0)),
-        ("--end", dict(type=float))]),
+        ("file", dict(type=IN_FILE)), ("--out", dict(required=True, type=OUT_FILE)),
+        ("--start", dict(type=NONNEG, default=0.0)), ("--end", dict(type=arg_number(float, low=0, low_open=True)))]),
     "evaluate": (C.evaluate, "compare two sets of pieces (folders, stores, CSV indexes, corpora); write a report", [
-        ("gen", {}), ("ref", {}), ("--out", dict(required=True, help="report folder")),
+        ("gen", {}), ("ref", {}), ("--out", dict(required=True, type=OUT_DIR, help="report folder")),
         ("--gen-where", WHERE), ("--ref-where", WHERE), ("--gen-name", dict(default="GEN")),
-        ("--ref-name", dict(default="REF")), ("--limit", dict(type=int, help="at most N pieces per set")),
-        ("--judge", dict(help="style judge JSON (default: the shipped Art Tatum judge)"))]),
+        ("--ref-name", dict(default="REF")), ("--limit", dict(type=POS_INT, help="at most N pieces per set")),
+        ("--judge", dict(type=IN_FILE, help="style judge JSON (default: the shipped Art Tatum judge)"))]),
     "judge": (C.judge, "train the style judge (target pianist vs everyone else)", [
-        ("index", dict(help="CSV index with split and pianist columns (PiJAMA's index.csv)")),
+        ("index", dict(type=IN_FILE, help="CSV index with split and pianist columns (PiJAMA's index.csv)")),
         ("--target", dict(default="Art Tatum")), ("--column", dict(default="pianist")),
-        ("--out", dict(help="JSON path (default: the judge shipped in the package)"))]),
+        ("--out", dict(type=OUT_FILE, help="JSON path (default: the judge shipped in the package)"))]),
     "train": (C.train, "train a model from a YAML preset (overrides: train.max_steps=500 model.option=C ...)", [
-        ("--config", dict(required=True, help="YAML preset (see configs/)")),
-        ("--data", dict(help="token store (default: the built-in corpus)")),
-        ("--out", dict(help="run folder (default: runs/<config name>)")),
+        ("--config", dict(required=True, type=IN_FILE, help="YAML preset (see configs/)")),
+        ("--data", dict(type=IN_DIR, help="token store (default: the built-in corpus)")),
+        ("--out", dict(type=OUT_DIR, help="run folder (default: runs/<config name>)")),
         ("--resume", dict(FLAG, help="continue from the run folder's last checkpoint")),
         ("overrides", dict(nargs="*", metavar="KEY=VALUE"))]),
     "generate": (C.generate, "generate with a trained model (its family's modes; same seed, same output)", [
         ("--checkpoint", dict(required=True, help="checkpoint folder (runs/NAME/step-... or best)")),
         ("--mode", dict(help="what to generate (default continuation); the modes of each family are below")),
-        ("--prompt", dict(help="MIDI file to continue / transform (Music RNN default: a single middle C)")),
-        ("--prompt-seconds", dict(type=float, help="use only the first S seconds of the prompt")),
-        ("--seconds", dict(type=float, default=30.0, help="seconds of music to add")),
-        ("--out", dict(required=True)), ("--temperature", dict(type=float, default=1.0)),
-        ("--device", dict(default="auto")), ("--seed", dict(type=int, default=0)),
-        ("--pianoroll", dict(help="also write a piano-roll PNG"))]),
+        ("--prompt", dict(type=IN_FILE, help="MIDI file to continue / transform (Music RNN default: a single middle C)")),
+        ("--prompt-seconds", dict(type=arg_number(float, low=0, low_open=True),
+                                  help="use only the first S seconds of the prompt")),
+        ("--seconds", dict(type=arg_number(float, low=0, low_open=True, high=3600), default=30.0,
+                           help="seconds of music to add")),
+        ("--out", dict(required=True, type=OUT_FILE)),
+        ("--temperature", dict(type=arg_number(float, low=0, low_open=True), default=1.0)),
+        ("--device", dict(default="auto")), ("--seed", dict(type=NONNEG_INT, default=0)),
+        ("--pianoroll", dict(type=OUT_FILE, help="also write a piano-roll PNG"))]),
     "models": (C.models, "list the models shipped in the package, with their model cards", [("--json", FLAG)]),
     "melody": (C.melody, "MelodyVAE: train on melodies, generate, encode, interpolate, bend, or serve OSC", "melody"),
     "assess": (C.assess, "predict the 19 perceptual ratings (PercePiano, 1..7) of MIDI performances", [
         ("files", dict(nargs="+", type=Path)), ("--json", dict(FLAG, help="print JSON instead of tables")),
-        ("--plot", dict(type=Path, help="write a bar chart PNG of the ratings")),
-        ("--model", dict(type=Path, help="an assessor .npz (default: the shipped one)"))]),
+        ("--plot", dict(type=OUT_FILE, help="write a bar chart PNG of the ratings")),
+        ("--model", dict(type=IN_FILE, help="an assessor .npz (default: the shipped one)"))]),
     "assess-cv": (C.assess_cv, "train and score an assessor under an evaluation protocol (PercePiano)", [
         ("--protocol", dict(required=True, choices=["excerpt", "player", "paper-performer", "paper-piece"])),
         ("--model", dict(default="extra-trees", help="mean, ridge, random-forest, extra-trees, extra-trees-compact, "
                          "note-transformer, ast, ast-ssast, hybrid, hybrid-ast, hand-mlp; 'a+b' averages")),
-        ("--data", dict(type=Path, help="the PercePiano folder (default: ../shared/data/percepiano)")),
-        ("--seed", dict(type=int, default=0)),
-        ("--seeds", dict(type=int, default=1, help="average this many seeds of each model (an ensemble)")),
-        ("--bootstrap", dict(type=int, default=1000, help="cluster-bootstrap resamples (0: none)")),
-        ("--json", FLAG), ("--out", dict(type=Path, help="also write the full result as JSON"))]),
+        ("--data", dict(type=IN_DIR, help="the PercePiano folder (default: ../shared/data/percepiano)")),
+        ("--seed", dict(type=NONNEG_INT, default=0)),
+        ("--seeds", dict(type=POS_INT, default=1, help="average this many seeds of each model (an ensemble)")),
+        ("--bootstrap", dict(type=NONNEG_INT, default=1000, help="cluster-bootstrap resamples (0: none)")),
+        ("--json", FLAG), ("--out", dict(type=OUT_FILE, help="also write the full result as JSON"))]),
     "demo": (C.demo, "the main job on the built-in corpus", [
-        ("--out", dict(default="out/demo")), ("--corpus", dict(default="chorales")), ("--workers", dict(type=int)),
-        ("--train-seconds", dict(type=float, default=60.0, help="Music RNN training time (0 skips it)")),
-        ("--tatumflow-seconds", dict(type=float, default=180.0,
+        ("--out", dict(type=OUT_DIR, default="out/demo")), ("--corpus", dict(default="chorales")),
+        ("--workers", dict(type=POS_INT)),
+        ("--train-seconds", dict(type=NONNEG, default=60.0, help="Music RNN training time (0 skips it)")),
+        ("--tatumflow-seconds", dict(type=NONNEG, default=180.0,
                                      help="tiny TatumFlow training time before its every-mode outputs (0 skips)")),
-        ("--melody-seconds", dict(type=float, default=45.0, help="MelodyVAE training time (0 skips it)"))]),
+        ("--melody-seconds", dict(type=NONNEG, default=45.0, help="MelodyVAE training time (0 skips it)"))]),
 }
 
 
@@ -103,10 +113,17 @@ def _family_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(family_options=owners)
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line (the option and the problem), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    ap = argparse.ArgumentParser(prog="tatumflow", description="TatumFlow: expressive piano MIDI toolkit.")
+    ap = Parser(prog="tatumflow", description="TatumFlow: expressive piano MIDI toolkit.")
     ap.add_argument("--version", action="version", version=f"tatumflow {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (func, text, spec) in COMMANDS.items():
@@ -123,15 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
-        args.inputs += extra  # files given after options (`melody encode --model M a.mid`)
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
+            args.inputs += extra  # files given after options (`melody encode --model M a.mid`)
+        elif extra:
+            print(f"tatumflow {args.command}: error: unrecognized arguments: {' '.join(extra)} "
+                  f"(see tatumflow {args.command} --help)", file=sys.stderr)
+            return 2
+    except SystemExit as exc:  # --help, --version, or a usage error already printed in one line
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args) or 0)
-    except (TatumFlowError, FileNotFoundError, ValueError) as exc:
+    except (TatumFlowError, ValueError) as exc:
         print(f"tatumflow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the system refused (a folder for a file, no permission, disk full)
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+        print(f"tatumflow {args.command}: error: {what}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"tatumflow {args.command}: interrupted", file=sys.stderr)

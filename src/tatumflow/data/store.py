@@ -5,19 +5,25 @@ Layout of a store folder::
     manifest.json            tokenizer config + hash, source, per-file records, failures, totals
     tokenizer.json           the tokenizer config alone
     shards/00000.npy         tokens of a group of files, concatenated (uint16/uint32)
-    shards/00000.json        that shard's per-file records and failures (its commit marker)
+    shards/00000.json        that shard's per-file records, failures, and the .npy's size and
+                             sha256 (its commit marker)
 
 ``prepare_store`` validates and tokenizes files in parallel processes, one
 shard per work unit. A shard is written atomically (tokens first, then its
 JSON record), so an interrupted run leaves only complete shards behind, and a
-re-run skips shards whose files and tokenizer are unchanged.
+re-run skips shards whose files and tokenizer are unchanged and whose .npy
+still has the recorded size and checksum (a damaged shard is rebuilt). The
+workers end with the parent process, however it ends.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -73,23 +79,47 @@ def _build_shard(args) -> dict:
         offset += int(ids.size)
     tokens = np.concatenate(parts) if parts else np.empty(0, tok.id_dtype)
     stem = f"{index:05d}"
+    buf = io.BytesIO()
+    np.save(buf, tokens)
+    data = buf.getvalue()
     with atomic_path(Path(shard_dir) / f"{stem}.npy") as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, tokens)
+        Path(tmp).write_bytes(data)
     write_json_atomic(Path(shard_dir) / f"{stem}.json", {
         "index": index, "key": key, "files": records, "failures": failures, "tokens": int(tokens.size),
+        "npy_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
     }, indent=None)
     return {"index": index, "n_files": len(files)}
 
 
 def _read_shard_record(shard_dir: Path, index: int) -> Optional[dict]:
-    p = shard_dir / f"{index:05d}.json"
-    if not p.exists() or not (shard_dir / f"{index:05d}.npy").exists():
-        return None
+    """A shard's record if the shard is complete and undamaged: its .npy has the
+    recorded size and sha256. ``None`` means: build it (again)."""
+    p, npy = shard_dir / f"{index:05d}.json", shard_dir / f"{index:05d}.npy"
     try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
+        rec = json.loads(p.read_text())
+        if not isinstance(rec, dict) or npy.stat().st_size != rec.get("npy_bytes"):
+            return None
+        h = hashlib.sha256()
+        with open(npy, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return rec if h.hexdigest() == rec.get("sha256") else None
+    except (OSError, ValueError):
         return None
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: on Linux, ask the kernel to end this worker when its parent
+    dies (even by SIGKILL), so an interrupted ``prepare`` leaves no orphans."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+        if os.getppid() == 1:  # the parent died before the call: nothing left to work for
+            os._exit(1)
 
 
 @dataclass
@@ -100,6 +130,7 @@ class PrepareResult:
     shards_built: int
     shards_reused: int
     seconds: float
+    failures: list = None
 
 
 def prepare_store(src: "str | os.PathLike", out: "str | os.PathLike", *,
@@ -156,27 +187,28 @@ def prepare_store(src: "str | os.PathLike", out: "str | os.PathLike", *,
             for job in jobs:
                 bar.update(_build_shard(job)["n_files"])
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool:
                 futures = [pool.submit(_build_shard, job) for job in jobs]
                 for fut in as_completed(futures):
                     bar.update(fut.result()["n_files"])
         bar.close()
     manifest = _assemble_manifest(out, len(groups), tok_cfg, source_desc, validation)
     return PrepareResult(out, len(manifest["files"]), len(manifest["failures"]),
-                         len(jobs), reused, time.perf_counter() - t0)
+                         len(jobs), reused, time.perf_counter() - t0, manifest["failures"])
 
 
 def _assemble_manifest(out: Path, n_shards: int, tok_cfg: TokenizerConfig, source: str,
                        validation: ValidationConfig) -> dict:
     shard_dir = out / "shards"
-    files, failures = [], []
+    files, failures, shards = [], [], []
     for i in range(n_shards):
         rec = _read_shard_record(shard_dir, i)
         if rec is None:
-            raise StoreError(f"{out}: shard {i:05d} is missing after prepare")
+            raise StoreError(f"{out}: shard {i:05d} is missing or damaged after prepare")
         for r in rec["files"]:
             files.append({**r, "shard": i})
         failures.extend(rec["failures"])
+        shards.append({"index": i, "npy_bytes": rec["npy_bytes"], "sha256": rec["sha256"]})
     totals = {
         "files": len(files),
         "failed": len(failures),
@@ -193,6 +225,7 @@ def _assemble_manifest(out: Path, n_shards: int, tok_cfg: TokenizerConfig, sourc
         "tokenizer_hash": tok_cfg.hash,
         "validation": {k: (list(v) if isinstance(v, tuple) else v) for k, v in validation.__dict__.items()},
         "n_shards": n_shards,
+        "shards": shards,
         "totals": totals,
         "files": files,
         "failures": failures,
@@ -236,7 +269,14 @@ class TokenStore:
             p = self.path / "shards" / f"{index:05d}.npy"
             if not p.exists():
                 raise StoreError(f"{p}: shard file missing; re-run `tatumflow prepare`")
-            self._shards[index] = np.load(p, mmap_mode="r")
+            rec = (self.manifest.get("shards") or [{}] * (index + 1))[index]
+            if "npy_bytes" in rec and p.stat().st_size != rec["npy_bytes"]:
+                raise StoreError(f"{p}: shard damaged ({p.stat().st_size} bytes, the manifest says "
+                                 f"{rec['npy_bytes']}); re-run `tatumflow prepare` to rebuild it")
+            try:
+                self._shards[index] = np.load(p, mmap_mode="r")
+            except (ValueError, OSError) as exc:
+                raise StoreError(f"{p}: shard damaged ({exc}); re-run `tatumflow prepare` to rebuild it") from None
         return self._shards[index]
 
     def tokens(self, i: int) -> np.ndarray:

@@ -192,6 +192,10 @@ def evaluate(gen: Union[str, os.PathLike, Sequence[Performance]], ref: Union[str
     from .style import DEFAULT_JUDGE, StyleJudge
 
     t0 = time.perf_counter()
+    judge_file = Path(judge_path) if judge_path else DEFAULT_JUDGE
+    if judge_path and not judge_file.is_file():
+        raise TatumFlowError(f"{judge_file}: no such style judge file")
+    judge = StyleJudge.load(judge_file) if judge_file.exists() else None  # before the long part: fail early
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     g = load_set(gen, name=gen_name, where=gen_where, limit=limit, progress=progress)
@@ -212,10 +216,8 @@ def evaluate(gen: Union[str, os.PathLike, Sequence[Performance]], ref: Union[str
         "transition_cosine": cos(tg, tr),
         "groove_similarity": cos(gg, gr),
     }
-    judge_file = Path(judge_path) if judge_path else DEFAULT_JUDGE
     style = None
-    if judge_file.exists():
-        judge = StyleJudge.load(judge_file)
+    if judge is not None:
         sg, sr = judge.piece_scores(g.perfs), judge.piece_scores(r.perfs)
         style = {"target": judge.target, "judge": str(judge_file), "judge_test_metrics": judge.info.get("test"),
                  "gen_mean": float(sg.mean()), "ref_mean": float(sr.mean()),

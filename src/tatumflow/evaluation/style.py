@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..errors import MidiReadError, TatumFlowError
 from ..features import feature_vector
 from ..performance import Performance
 from ..utils import write_json_atomic
@@ -87,9 +88,13 @@ class StyleJudge:
 
     @classmethod
     def load(cls, path: "str | os.PathLike" = DEFAULT_JUDGE) -> "StyleJudge":
-        d = json.loads(Path(path).read_text())
-        return cls(d["target"], d["names"], np.array(d["mean"]), np.array(d["scale"]),
-                   np.array(d["coef"]), float(d["intercept"]), d.get("info", {}))
+        try:
+            d = json.loads(Path(path).read_text())
+            return cls(d["target"], d["names"], np.array(d["mean"], float), np.array(d["scale"], float),
+                       np.array(d["coef"], float), float(d["intercept"]), d.get("info", {}))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+            what = f"no {exc} entry" if isinstance(exc, KeyError) else str(exc)
+            raise TatumFlowError(f"{path}: not a style judge ({what})") from None
 
 
 def _piece_metrics(y_true: np.ndarray, score: np.ndarray) -> dict:
@@ -115,12 +120,22 @@ def train_style_judge(index_csv: "str | os.PathLike", *, target: str = "Art Tatu
     from ..midi import read_midi
 
     files = from_csv(Path(index_csv))
+    if not any(column in f.meta for f in files):
+        raise TatumFlowError(f"{index_csv}: no {column!r} column to find {target!r} in")
     by_split: dict[str, tuple[list[Performance], np.ndarray]] = {}
+    failures = []
     for split in ("train", "val", "test"):
-        sel = [f for f in files if f.split == split]
-        perfs = [read_midi(f.path) for f in tqdm(sel, desc=f"read {split}", unit="file", leave=False)]
-        y = np.array([f.meta.get(column) == target for f in sel])
-        by_split[split] = (perfs, y)
+        perfs, y = [], []
+        for f in tqdm([f for f in files if f.split == split], desc=f"read {split}", unit="file", leave=False):
+            try:  # one unreadable file never stops the job; it is reported
+                perfs.append(read_midi(f.path))
+                y.append(f.meta.get(column) == target)
+            except MidiReadError as exc:
+                failures.append({"path": str(f.path), "reason": exc.reason})
+        by_split[split] = (perfs, np.array(y, bool))
+        if len(set(y)) < 2:
+            raise TatumFlowError(f"{index_csv}: the {split} split needs pieces of {target!r} and of others "
+                                 f"(has {int(sum(y))} of {len(y)} readable)")
     feats = {}
     for split, (perfs, y) in by_split.items():
         x, owner, names = segment_features(perfs)
@@ -155,6 +170,7 @@ def train_style_judge(index_csv: "str | os.PathLike", *, target: str = "Art Tatu
                   "transcription traits; a high score is necessary, not sufficient, for style",
         "segment_seconds": SEGMENT_SECONDS, "max_segments_per_piece": MAX_SEGMENTS_PER_PIECE,
         **{split: _piece_metrics(feats[split][2], score(judge, split)) for split in ("train", "val", "test")},
+        "failures": failures,
     }
     return judge
 

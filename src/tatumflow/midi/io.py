@@ -9,8 +9,9 @@ from typing import Union
 import numpy as np
 
 from ..errors import MidiReadError, MidiWriteError
-from ..performance import PEDAL_DTYPE, Performance, make_notes, make_pedals
+from ..performance import MAX_SPAN_SECONDS, PEDAL_DTYPE, Performance, make_notes, make_pedals
 from ..utils import atomic_path
+from .smf import SmfInfo, scan_smf
 
 PathLike = Union[str, os.PathLike]
 
@@ -21,31 +22,34 @@ SUSTAIN_CC = 64
 
 
 def _load_score(path: Path):
+    """Scan the file strictly, then parse it with symusic: ``(score, SmfInfo)``."""
     from symusic import Score
 
     if not path.exists():
         raise MidiReadError(path, "file does not exist")
     if not path.is_file():
         raise MidiReadError(path, "not a regular file")
-    size = path.stat().st_size
-    if size == 0:
+    data = path.read_bytes()
+    if not data:
         raise MidiReadError(path, "file is empty (0 bytes)")
+    info = scan_smf(data, path)
+    if info.smpte_fps is not None:  # symusic reads ticks per quarter only: same ticks, a metrical header
+        data = data[:12] + info.division.to_bytes(2, "big") + data[14:]
     try:
-        return Score(str(path), ttype="tick")
+        return Score.from_midi(data, ttype="tick"), info
     except Exception as exc:  # symusic raises RuntimeError/ValueError with a message
         msg = str(exc).replace("MiniMidi: ", "").replace(": iostream error", "")
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-        if head != b"MThd":
-            msg = f"not a MIDI file (header {head!r}, expected b'MThd')"
         raise MidiReadError(path, f"corrupt MIDI: {msg}") from None
 
 
-def _tempo_map(score, path: Path):
-    """A vectorised ticks -> seconds function (float64) from the file's tempo map."""
+def _tempo_map(score, info: SmfInfo, path: Path):
+    """A vectorised ticks -> seconds function (float64) from the file's tempo map.
+
+    SMPTE-timed files have no tempo map: a tick is a fixed fraction of a frame."""
+    if info.smpte_fps is not None:
+        sec_per_tick = 1.0 / (info.smpte_fps * info.ticks_per_frame)
+        return lambda ticks: np.asarray(ticks, dtype=np.int64) * sec_per_tick
     tpq = int(score.ticks_per_quarter)
-    if tpq <= 0:
-        raise MidiReadError(path, f"invalid ticks per quarter note {tpq}")
     tempos = score.tempos.numpy() if len(score.tempos) else None
     if tempos is None or tempos["time"].size == 0:
         t_tick, mspq = np.array([0], np.int64), np.array([500000.0])
@@ -82,8 +86,12 @@ def read_midi(path: PathLike, *, include_drums: bool = False) -> Performance:
     naming the file and the problem when the file cannot be used.
     """
     path = Path(path)
-    score = _load_score(path)
-    to_seconds = _tempo_map(score, path)
+    score, info = _load_score(path)
+    to_seconds = _tempo_map(score, info, path)
+    span = float(to_seconds(np.array([info.last_tick], np.int64))[0])
+    if span > MAX_SPAN_SECONDS:
+        raise MidiReadError(path, f"absurd span: the last event is at {span:.4g} s (> 24 h, tick "
+                                  f"{info.last_tick})")
     note_parts, pedal_parts, programs = [], [], []
     drum_tracks = 0
     for track in score.tracks:
@@ -119,6 +127,7 @@ def read_midi(path: PathLike, *, include_drums: bool = False) -> Performance:
         "drum_tracks": drum_tracks,
         "n_tempos": len(score.tempos),
         "qpm": float(60.0 / to_seconds(np.array([score.ticks_per_quarter], np.int64))[0]),  # the first beat's
+        "smpte_fps": info.smpte_fps,
     }
     return Performance(notes, pedals, meta)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
@@ -103,6 +104,12 @@ def validate_paths(paths: Sequence["str | os.PathLike"], config: ValidationConfi
     return [validate_file(f, config)[0] for f in files_iter]
 
 
+def reason_kind(reason: str) -> str:
+    """The kind of a failure, without its numbers: ``"absurd tempo 0.5 qpm at tick 9"`` -> ``"absurd tempo"``."""
+    m = re.match(r"[^\d(\[:]*", reason)
+    return m.group(0).strip() or reason
+
+
 def format_results(results: Sequence[ValidationResult]) -> str:
     """The table `tatumflow validate` prints, and a summary line counting the failure reasons."""
     from ..utils import format_table
@@ -111,7 +118,7 @@ def format_results(results: Sequence[ValidationResult]) -> str:
     reasons: dict[str, int] = {}
     for r in results:
         if not r.ok:
-            key = r.reason.split(" (")[0].split(":")[0]
+            key = reason_kind(r.reason)
             reasons[key] = reasons.get(key, 0) + 1
     n_ok = sum(r.ok for r in results)
     return (format_table(rows, ("status", "seconds", "notes", "reason", "path"))

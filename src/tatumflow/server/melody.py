@@ -27,7 +27,7 @@ from ..models.melody_vae.data import split_windows
 from ..performance import Performance
 from ..training import TrainConfig, Trainer
 from ..training.checkpoint import model_state, save_checkpoint
-from ..utils import seeded_torch
+from ..utils import arg_number, arg_path, seeded_torch
 
 
 @dataclass(frozen=True)
@@ -290,18 +290,21 @@ CLI_OPTIONS = [
     ("inputs", dict(nargs="*", help="train: the melodies (folder, CSV, corpus name; default folk); "
                                     "encode: MIDI files; interpolate: two MIDI files")),
     ("--model", dict(help="checkpoint folder or shipped model name (default: melody_vae_folk_2d)")),
-    ("--out", dict(help="output MIDI (generate, interpolate, bend) or run folder (train)")),
-    ("--epochs", dict(type=int, default=50)), ("--recipe", dict(default="new", choices=("new", "old"))),
+    ("--out", dict(type=arg_path("out-file"), help="output MIDI (generate, interpolate, bend) or run folder (train)")),
+    ("--epochs", dict(type=arg_number(int, low=1), default=50)), ("--recipe", dict(default="new", choices=("new", "old"))),
     ("--voice", dict(default="mono", choices=("mono", "top"), help="monophonic files only, or top voices")),
-    ("--z-dim", dict(type=int, default=2, help="train: latent dimensions (2 for the pad)")),
+    ("--z-dim", dict(type=arg_number(int, low=1, high=512), default=2, help="train: latent dimensions (2 for the pad)")),
     ("--z", dict(help="generate: pad coordinates, comma-separated (default: sample)")),
-    ("--count", dict(type=int, default=1)), ("--threshold", dict(type=float, default=0.5)),
-    ("--noise", dict(type=float, default=0.0)), ("--steps", dict(type=int, default=5, help="interpolate")),
-    ("--amount", dict(type=float, default=0.5, help="bend: noise scale relative to each weight's spread")),
+    ("--count", dict(type=arg_number(int, low=1, high=1000), default=1)),
+    ("--threshold", dict(type=arg_number(float, low=0, high=1), default=0.5)),
+    ("--noise", dict(type=arg_number(float, low=0), default=0.0)),
+    ("--steps", dict(type=arg_number(int, low=2, high=1000), default=5, help="interpolate")),
+    ("--amount", dict(type=arg_number(float, low=0), default=0.5, help="bend: noise scale relative to each weight's spread")),
     ("--layers", dict(help="bend: only these decoder layers, comma-separated (e.g. pitch,onset)")),
-    ("--seed", dict(type=int, default=0)), ("--qpm", dict(type=float, default=120.0)),
-    ("--host", dict(default="127.0.0.1")), ("--port", dict(type=int, default=7400)),
-    ("--reply-port", dict(type=int, default=7401))
+    ("--seed", dict(type=arg_number(int, low=0), default=0)),
+    ("--qpm", dict(type=arg_number(float, low=1, high=2000), default=120.0)),
+    ("--host", dict(default="127.0.0.1")), ("--port", dict(type=arg_number(int, low=0, high=65535), default=7400)),
+    ("--reply-port", dict(type=arg_number(int, low=0, high=65535), default=7401))
 ]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import TokenizerConfigError
+from ..utils import check_field_types
 
 #: Bumped whenever the meaning of a config (the id layout) changes.
 TOKENIZER_SCHEMA_VERSION = 1
@@ -38,6 +39,7 @@ class TokenizerConfig:
     sustain: bool = True
 
     def __post_init__(self) -> None:
+        check_field_types(self, TokenizerConfigError, prefix="tokenizer ")
         if self.version != TOKENIZER_SCHEMA_VERSION:
             raise TokenizerConfigError(
                 f"tokenizer config version {self.version} is not supported "
@@ -72,6 +74,8 @@ class TokenizerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TokenizerConfig":
+        if not isinstance(d, dict):
+            raise TokenizerConfigError(f"a tokenizer config is a mapping of settings, got {d!r}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -97,7 +101,10 @@ class TokenizerConfig:
 
     @classmethod
     def load(cls, path: "str | Path") -> "TokenizerConfig":
-        return cls.from_json(Path(path).read_text())
+        try:
+            return cls.from_json(Path(path).read_text())
+        except TokenizerConfigError as exc:
+            raise TokenizerConfigError(f"{path}: {exc}") from None
 
     @cached_property
     def hash(self) -> str:

@@ -13,15 +13,25 @@ from .tokenizer import PerformanceTokenizer
 
 
 def read_ids(path: "str | os.PathLike") -> np.ndarray:
+    """Token ids from a ``.npy`` file or a text file of whitespace-separated integers."""
     path = Path(path)
-    if not path.exists():
-        raise TatumFlowError(f"{path}: no such file")
+    if not path.is_file():
+        raise TatumFlowError(f"{path}: {'is a folder, expected a file' if path.is_dir() else 'no such file'}")
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    try:
-        return np.array([int(t) for t in path.read_text().split()], dtype=np.int64)
-    except ValueError as exc:
-        raise TatumFlowError(f"{path}: expected whitespace-separated integer ids ({exc})") from None
+        try:
+            ids = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise TatumFlowError(f"{path}: not a .npy array of token ids ({exc})") from None
+        if ids.dtype.kind not in "iuf" or (ids.dtype.kind == "f" and not np.all(np.floor(ids) == ids)):
+            raise TatumFlowError(f"{path}: token ids are not whole numbers ({ids.dtype})")
+    else:
+        try:
+            ids = np.array([int(t) for t in path.read_text().split()], dtype=np.int64)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TatumFlowError(f"{path}: expected whitespace-separated integer ids ({exc})") from None
+    if ids.size == 0:
+        raise TatumFlowError(f"{path}: no token ids in the file")
+    return ids.reshape(-1).astype(np.int64)
 
 
 def write_ids(ids: np.ndarray, path: "str | os.PathLike") -> Path:

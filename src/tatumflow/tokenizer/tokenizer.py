@@ -17,7 +17,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..performance import PEDAL_DTYPE, Performance, disjoint_same_pitch, make_notes
+from ..errors import TokenizerError
+from ..performance import MAX_SPAN_SECONDS, PEDAL_DTYPE, Performance, disjoint_same_pitch, make_notes
 from .config import TokenizerConfig
 from .grammar import Grammar
 from .vocab import (
@@ -119,6 +120,8 @@ class PerformanceTokenizer:
         the next begins), as a piano would play them.
         """
         c, v = self.config, self.vocab
+        if performance.end > MAX_SPAN_SECONDS:  # the shifts of a longer silence would fill memory
+            raise TokenizerError(f"the performance spans {performance.end:.4g} s (> 24 h); split it first")
         notes = performance.notes
         step = c.time_step
         pitch = notes["pitch"]
@@ -268,6 +271,9 @@ class PerformanceTokenizer:
         v = self.vocab
         ids = np.asarray(ids).reshape(-1)
         if ids.dtype.kind not in "iu":
+            if ids.dtype.kind not in "fb" or (ids.size and not np.all(np.floor(ids) == ids)):
+                raise TokenizerError(f"token ids must be whole numbers, got {ids.dtype} values "
+                                     f"such as {ids.reshape(-1)[:3].tolist()}")
             ids = ids.astype(np.int64)
         ids = ids.astype(np.int64, copy=False)
         if ids.size and ids[0] == v.sos_id:

@@ -116,12 +116,18 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
 
 def save_checkpoint(directory: "str | os.PathLike", *, model_state: dict, state: dict[str, Any],
                     ema_state: Optional[dict] = None, optimizer_state: Optional[dict] = None) -> Path:
-    """Write a checkpoint folder atomically (temporary folder, then rename)."""
+    """Write a checkpoint folder atomically: into a temporary folder, fsynced, then
+    renamed into place. An existing folder of the same name is moved aside first and
+    removed only once the new one is in place, so a crash at any point leaves the old
+    checkpoint or the new one (:func:`recover_run_dir` puts a moved-aside one back)."""
     from safetensors.torch import save_file
+
+    from ..utils import fsync_path
 
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    aside = directory.parent / f".{directory.name}.old"
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
         if ema_state is not None:
@@ -137,14 +143,45 @@ def save_checkpoint(directory: "str | os.PathLike", *, model_state: dict, state:
         (tmp / "state.json").write_text(json.dumps(full, indent=1))
         for p in tmp.iterdir():
             os.chmod(p, 0o644)
+            fsync_path(p)
         os.chmod(tmp, 0o755)
+        fsync_path(tmp)
         if directory.exists():
-            shutil.rmtree(directory)
+            if aside.exists():
+                shutil.rmtree(aside)
+            os.replace(directory, aside)
         os.replace(tmp, directory)
+        fsync_path(directory.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    shutil.rmtree(aside, ignore_errors=True)
     return directory
+
+
+def recover_run_dir(run_dir: "str | os.PathLike") -> list[str]:
+    """Clean up after a crash inside :func:`save_checkpoint`: a checkpoint moved aside
+    (``.NAME.old``) whose replacement never arrived is put back; leftover temporary
+    folders (``.NAME.*.tmp``, incomplete by construction) are removed. Returns what was done."""
+    run_dir = Path(run_dir)
+    done = []
+    if not run_dir.is_dir():
+        return done
+    for p in sorted(run_dir.iterdir()):
+        if not (p.name.startswith(".") and p.is_dir()):
+            continue
+        if p.name.endswith(".old"):
+            target = run_dir / p.name[1:-4]
+            if target.exists():
+                shutil.rmtree(p, ignore_errors=True)
+                done.append(f"removed {p.name}")
+            else:
+                os.replace(p, target)
+                done.append(f"restored {target.name}")
+        elif p.name.endswith(".tmp"):
+            shutil.rmtree(p, ignore_errors=True)
+            done.append(f"removed {p.name}")
+    return done
 
 
 def load_checkpoint(directory: "str | os.PathLike") -> dict[str, Any]:

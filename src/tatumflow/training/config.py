@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import TatumFlowError
+from ..utils import check_field_types
 
 
 class ConfigError(TatumFlowError, ValueError):
@@ -52,8 +53,18 @@ class TrainConfig:
     schedules: dict = field(default_factory=dict)  # name -> {start, end, from, to} scalar ramps
 
     def __post_init__(self) -> None:
-        if self.max_steps < 1:
-            raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
+        check_field_types(self, ConfigError, prefix="train.")
+        for k in ("max_steps", "batch_size", "eval_every", "save_every", "keep_last", "log_every",
+                  "early_stopping_patience"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"train.{k} must be >= 1, got {getattr(self, k)}")
+        for k in ("warmup_steps", "seed", "num_workers", "grad_clip", "weight_decay"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"train.{k} must be >= 0, got {getattr(self, k)}")
+        if not self.lr >= 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"train.lr must be >= 0 and min_lr_ratio in [0, 1], got {self.lr}, {self.min_lr_ratio}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"train.max_seconds must be > 0, got {self.max_seconds}")
         if self.grad_accum < 1 or self.batch_size % self.grad_accum:
             raise ConfigError(f"batch_size {self.batch_size} must be a multiple of grad_accum {self.grad_accum}")
         if self.precision not in ("fp32", "bf16", "fp16"):
@@ -79,6 +90,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"the train section must be a mapping of settings, got {d!r}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -121,5 +134,10 @@ def load_run_config(path: "str | Path", overrides: Optional[list[str]] = None) -
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {ov!r}: {k} is not a section")
+        if isinstance(node.get(keys[-1]), dict) and not isinstance(value, dict):
+            raise ConfigError(f"override {ov!r}: {'.'.join(keys)} is a section; set {'.'.join(keys)}.KEY=VALUE")
         node[keys[-1]] = value
+    for name in ("model", "train", "data", "finetune"):
+        if cfg.get(name) is not None and not isinstance(cfg[name], dict):
+            raise ConfigError(f"{path}: the {name} section must be a mapping, got {cfg[name]!r}")
     return cfg

@@ -1,8 +1,9 @@
 """LoRA adapters: small trainable low-rank updates on a frozen base model.
 
 ``apply_lora`` wraps chosen ``nn.Linear`` layers; only the adapters train.
-``save_adapter`` writes the adapters alone (safetensors + JSON); ``load_adapter``
-puts a saved adapter onto the same base, so styles can be swapped in place.
+``save_adapter`` writes the adapters alone (one safetensors file, settings in its
+metadata); ``load_adapter`` puts a saved adapter onto the same base, so styles
+can be swapped in place.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import TatumFlowError
-from ..utils import atomic_path, write_json_atomic
+from ..utils import atomic_path
 
 
 class LoRALinear(nn.Module):
@@ -73,30 +74,37 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_adapter(model: nn.Module, path: "str | os.PathLike", *, info: Optional[dict] = None) -> Path:
-    """Write ``path.safetensors`` (adapter weights only) and ``path.json``."""
+    """Write ``path.safetensors``: the adapter weights, with rank, alpha, layers and
+    ``info`` in the file's metadata. One file, written atomically."""
     from safetensors.torch import save_file
 
-    path = Path(path)
+    path = Path(path).with_suffix(".safetensors")
     state = lora_state_dict(model)
     if not state:
         raise TatumFlowError("model has no LoRA adapters to save")
     layers = sorted({k.rsplit(".lora_", 1)[0] for k in state})
     some = next(m for m in model.modules() if isinstance(m, LoRALinear))
-    with atomic_path(path.with_suffix(".safetensors")) as tmp:
-        save_file(state, str(tmp))
-    write_json_atomic(path.with_suffix(".json"), {"format": 1, "r": some.r, "alpha": some.alpha,
-                                                   "layers": layers, "info": info or {}})
-    return path.with_suffix(".safetensors")
+    meta = {"format": 2, "r": some.r, "alpha": some.alpha, "layers": layers, "info": info or {}}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"tatumflow_lora": json.dumps(meta)})
+    return path
 
 
 def load_adapter(model: nn.Module, path: "str | os.PathLike") -> dict:
     """Load adapter weights onto a model that already has matching LoRA layers
-    (call :func:`apply_lora` with the saved rank first)."""
+    (call :func:`apply_lora` with the saved rank first); returns the adapter's metadata."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    meta = json.loads(path.with_suffix(".json").read_text())
-    state = load_file(str(path.with_suffix(".safetensors")))
+    path = Path(path).with_suffix(".safetensors")
+    if not path.is_file():
+        raise TatumFlowError(f"{path}: no such adapter file")
+    with safe_open(str(path), framework="pt") as fh:
+        raw = (fh.metadata() or {}).get("tatumflow_lora")
+    if raw is None:
+        raise TatumFlowError(f"{path}: not a TatumFlow LoRA adapter (no metadata)")
+    meta = json.loads(raw)
+    state = load_file(str(path))
     own = lora_state_dict(model)
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))

@@ -32,9 +32,9 @@ from torch.utils.data import default_collate
 
 from ..errors import TatumFlowError
 from ..models.protocol import StepOutput
-from ..utils import select_device
-from .checkpoint import (latest_checkpoint, load_checkpoint, model_state, prune_checkpoints, save_checkpoint,
-                         set_rng_state)
+from ..utils import atomic_path, select_device
+from .checkpoint import (latest_checkpoint, load_checkpoint, model_state, prune_checkpoints, recover_run_dir,
+                         save_checkpoint, set_rng_state)
 from .config import ConfigError, TrainConfig
 from .ema import EMA
 
@@ -184,11 +184,15 @@ class Trainer:
         interruption that a later ``fit(resume=True)`` continues exactly)."""
         cfg = self.cfg
         torch.manual_seed(cfg.seed + self.rank)
+        if self.rank == 0:
+            for what in recover_run_dir(self.out):  # a crash inside a checkpoint write
+                self.log(f"{self.out}: {what}")
         if resume:
             ckpt = latest_checkpoint(self.out) if resume is True else Path(resume)
             if ckpt is not None:
                 self.load(ckpt)
                 self.log(f"resumed from {ckpt} at step {self.step}")
+        self._trim_metrics()
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step", mininterval=1.0,
@@ -353,6 +357,20 @@ class Trainer:
         return self.bad_evals >= self.cfg.early_stopping_patience
 
     # ------------------------------------------------------------ logs
+    def _trim_metrics(self) -> None:
+        """Keep only ``metrics.csv`` rows up to the current step: a resumed run logs
+        the later steps again (no duplicate rows), a fresh run starts a fresh log."""
+        path = self.out / "metrics.csv"
+        if self.rank != 0 or not path.exists():
+            return
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        keep = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= self.step]
+        if len(keep) == len(rows) - 1:
+            return
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows([["step", "metric", "value"], *keep])
+
     def _log_row(self, row: dict) -> None:
         if self.rank != 0:
             return
@@ -376,7 +394,7 @@ class Trainer:
                     self.log("tensorboard is not installed; logging to metrics.csv only")
                     self.cfg.tensorboard = False
                     return
-                self._tb = SummaryWriter(str(self.out / "tb"))
+                self._tb = SummaryWriter(str(self.out / "tb"), purge_step=self.step + 1 if self.step else None)
             for k, v in row.items():
                 if k != "step":
                     self._tb.add_scalar(k, v, row["step"])

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from ...errors import TatumFlowError
+from ...utils import arg_number
 from ..protocol import Family
 from .data import LoadReport, MelodyDataset, MelodyWindows, build_config, datasets, load_melodies, melody_line
 from .generate import Bender, concatenate, decode, encode, interpolate, sample, slerp
@@ -14,10 +15,10 @@ from .model import MelodyVAE, MelodyVAEConfig
 
 def add_generate_options(g) -> None:
     g.add_argument("--z", help="pad coordinates to decode, comma-separated (default: samples from the prior)")
-    g.add_argument("--count", type=int, default=4, help="melodies to sample, written one after another")
-    g.add_argument("--threshold", type=float, default=0.5, help="onset probability that makes a note")
-    g.add_argument("--noise", type=float, default=0.0, help="Gaussian noise added to the coordinates")
-    g.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI")
+    g.add_argument("--count", type=arg_number(int, low=1, high=1000), default=4, help="melodies to sample, written one after another")
+    g.add_argument("--threshold", type=arg_number(float, low=0, high=1), default=0.5, help="onset probability that makes a note")
+    g.add_argument("--noise", type=arg_number(float, low=0), default=0.0, help="Gaussian noise added to the coordinates")
+    g.add_argument("--qpm", type=arg_number(float, low=1, high=2000), default=120.0, help="tempo of the written MIDI")
 
 
 def parse_z(text: str, z_dim: int) -> torch.Tensor:

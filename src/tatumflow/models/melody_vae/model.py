@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import TatumFlowError
+from ...utils import check_field_types
 from ..protocol import StepOutput
 
 
@@ -46,6 +47,7 @@ class MelodyVAEConfig:
     free_bits: float = 0.0         # nats per latent dimension not charged
 
     def __post_init__(self) -> None:
+        check_field_types(self, TatumFlowError, prefix="model.")
         for k in ("bars", "beats_per_bar", "steps_per_beat", "z_dim", "hidden"):
             if int(getattr(self, k)) < 1:
                 raise TatumFlowError(f"melody_vae {k} must be >= 1, got {getattr(self, k)}")

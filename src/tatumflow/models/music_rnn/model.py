@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...errors import TatumFlowError
+from ...utils import check_field_types
 from ..protocol import StepOutput
 
 OPTIONS = ("A", "B", "C", "D")
@@ -46,6 +47,7 @@ class MusicRNNConfig:
     pressure: float = 10.0
 
     def __post_init__(self) -> None:
+        check_field_types(self, TatumFlowError, prefix="model.")
         if self.option not in OPTIONS:
             raise TatumFlowError(f"Music RNN option must be one of {OPTIONS}, got {self.option!r}")
         if self.seq_len < 2:

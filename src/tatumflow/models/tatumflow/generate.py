@@ -36,6 +36,7 @@ from ...generation.constrained import GrammarState, sample_next
 from ...nn import KVCache
 from ...performance import Performance
 from ...tokenizer import PerformanceTokenizer
+from ...utils import arg_number, arg_path
 
 @dataclass
 class Sampling:
@@ -514,22 +515,22 @@ def write_every_mode(pipe: GenerationPipeline, piece: Performance, other: Perfor
 # ---------------------------------------------------------------- the family's generate command
 def add_generate_options(g) -> None:
     """TatumFlow's own ``generate`` options (the CLI adds the shared ones)."""
-    g.add_argument("--style", help="MIDI whose style to use (style-transfer, interpolate, unconditional)")
+    g.add_argument("--style", type=arg_path("file"), help="MIDI whose style to use (style-transfer, interpolate, unconditional)")
     g.add_argument("--chords", help='chord progression for edit-harmony, e.g. "Dm7 G7 Cmaj7 Cmaj7"')
-    g.add_argument("--strength", type=float, default=0.6, help="how far to re-noise (style-transfer, edit-harmony)")
-    g.add_argument("--creativity", type=float, default=0.5, help="improvise: 0 close to the prompt .. 1 free")
-    g.add_argument("--variations", type=int, default=3, help="improvise: how many")
+    g.add_argument("--strength", type=arg_number(float, low=0, high=1), default=0.6, help="how far to re-noise (style-transfer, edit-harmony)")
+    g.add_argument("--creativity", type=arg_number(float, low=0), default=0.5, help="improvise: 0 close to the prompt .. 1 free")
+    g.add_argument("--variations", type=arg_number(int, low=1, high=64), default=3, help="improvise: how many")
     g.add_argument("--alphas", default="0,0.25,0.5,0.75,1", help="interpolate: style mix values")
-    g.add_argument("--top-k", type=int)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--min-p", type=float)
-    g.add_argument("--steps", type=int, default=50, help="denoising steps")
+    g.add_argument("--top-k", type=arg_number(int, low=1))
+    g.add_argument("--top-p", type=arg_number(float, low=0, low_open=True, high=1), default=0.95)
+    g.add_argument("--min-p", type=arg_number(float, low=0, high=1, high_open=True))
+    g.add_argument("--steps", type=arg_number(int, low=1, high=1000), default=50, help="denoising steps")
     g.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
-    g.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0 deterministic .. 1)")
-    g.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance weight (1 = none)")
+    g.add_argument("--eta", type=arg_number(float, low=0, high=1), default=0.0, help="DDIM eta (0 deterministic .. 1)")
+    g.add_argument("--guidance", type=arg_number(float, low=0), default=2.0, help="classifier-free guidance weight (1 = none)")
     g.add_argument("--no-cache", action="store_true", help="decode without the KV cache (slower; same output)")
-    g.add_argument("--max-polyphony", type=int, help="no new note while this many sound")
-    g.add_argument("--max-note-seconds", type=float, help="release any note held this long")
+    g.add_argument("--max-polyphony", type=arg_number(int, low=1), help="no new note while this many sound")
+    g.add_argument("--max-note-seconds", type=arg_number(float, low=0, low_open=True), help="release any note held this long")
 
 
 def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Path]:

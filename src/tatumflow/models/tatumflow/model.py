@@ -45,6 +45,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ...diffusion import NoiseSchedule
 from ...errors import TatumFlowError
+from ...utils import check_field_types
 from ...nn import MLP, CausalDecoderBlock, DiTBlock, KVCache, modulate, timestep_embedding
 from ...tokenizer import PerformanceTokenizer, TokenizerConfig
 from ..protocol import StepOutput
@@ -84,6 +85,7 @@ class TatumFlowConfig:
     tokenizer: Optional[TokenizerConfig] = None   # the model's tokens (None: the default config)
 
     def __post_init__(self) -> None:
+        check_field_types(self, TatumFlowError, prefix="model.")
         self.theory_dims, self.scales = tuple(self.theory_dims), tuple(self.scales)
         if self.tokenizer is None or isinstance(self.tokenizer, dict):
             self.tokenizer = TokenizerConfig.from_dict(self.tokenizer) if self.tokenizer else TokenizerConfig()
