@@ -175,3 +175,38 @@ def test_real_percepiano_cv(tmp_path):
                  "--data", str(DATA / "percepiano"), "--out", str(tmp_path / "cv.json")]) == 0
     res = json.loads((tmp_path / "cv.json").read_text())
     assert res["protocol"] == "paper-piece" and len(res["folds"]) == 4
+
+
+def test_takes_are_grouped_from_real_names_and_music_and_never_split(tmp_path):
+    """A PercePiano-shaped folder: real segment names, MIDI whose 16-bar takes contain
+    the 8-bar excerpts cut from them. The groups come from names + notes (not handed in)."""
+    from tatumflow import Performance
+    from tatumflow.assessment.data import LABELS_FILE, load_percepiano
+
+    rng = np.random.default_rng(5)
+    labels = {}
+
+    def put(name, pitches):
+        on = np.arange(len(pitches)) * 0.25
+        write_midi(Performance.from_arrays(on, on + 0.2, pitches, np.full(len(pitches), 70)),
+                   tmp_path / "midi" / f"{name}.mid")
+        labels[name] = list(rng.random(19)) + [0]
+
+    for player in ("1", "2", "3", "4", "5"):
+        a, b, c = (rng.integers(40, 90, 32) for _ in range(3))
+        put(f"Schubert_D960_mv2_16bars_{player}_01", np.concatenate([a, b]))
+        put(f"Schubert_D960_mv2_8bars_{player}_01", a)
+        put(f"Schubert_D960_mv2_8bars_{player}_02", b)
+        put(f"Schubert_D960_mv2_8bars_{player}_03", c)  # not inside any 16-bar take
+        put(f"Beethoven_WoO80_var1_8bars_{player}_1", rng.integers(40, 90, 32))
+    (tmp_path / LABELS_FILE).write_text(json.dumps(labels))
+    d = load_percepiano(tmp_path)
+    g = dict(zip(d.excerpts, d.take_group))
+    assert g["Schubert_D960_mv2_16bars_01"] == g["Schubert_D960_mv2_8bars_01"] == g["Schubert_D960_mv2_8bars_02"]
+    assert len({g["Schubert_D960_mv2_8bars_01"], g["Schubert_D960_mv2_8bars_03"],
+                g["Beethoven_WoO80_var1_8bars_1"]}) == 3
+    _check_cv(excerpt_protocol(d, k=3), d.take_group)
+    take = np.array([g["Schubert_D960_mv2_8bars_01"]] * len(d))
+    for f in excerpt_protocol(d, k=3).folds:  # the 16-bar take and its 8-bar cuts sit on one side
+        in_take = d.take_group == take
+        assert not (in_take[f.train].any() and in_take[f.test].any())

@@ -1,4 +1,9 @@
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +134,61 @@ def test_dataset_windows_are_deterministic_and_split_aware(midi_folder, tmp_path
         ds.set_scalar("seq_len", 10)
     with pytest.raises(StoreError, match="no files"):
         TokenWindowDataset(tmp_path / "s", split="nope")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "random bytes"])
+def test_a_damaged_shard_is_found_and_rebuilt(midi_folder, tmp_path, damage):
+    out = tmp_path / "store"
+    prepare_store(midi_folder, out, workers=1, files_per_shard=4, progress=False)
+    first = [np.asarray(t).copy() for t in TokenStore(out).iter_tokens()]
+    npy = out / "shards" / "00001.npy"
+    size = npy.stat().st_size
+    if damage == "truncate":
+        npy.write_bytes(npy.read_bytes()[: size // 2])
+        with pytest.raises(StoreError, match="shard damaged"):  # not an mmap error deep inside numpy
+            list(TokenStore(out).iter_tokens())
+    else:
+        npy.write_bytes(np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes())
+    res = prepare_store(midi_folder, out, workers=1, files_per_shard=4, progress=False)
+    assert res.shards_built == 1 and res.shards_reused == 3
+    assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(first, TokenStore(out).iter_tokens()))
+    m = json.loads((out / "manifest.json").read_text())
+    assert [s["npy_bytes"] for s in m["shards"]][1] == size and len(m["shards"][1]["sha256"]) == 64
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killing_prepare_ends_its_workers(tmp_path):
+    folder = tmp_path / "many"
+    for i in range(16):
+        write_midi(random_performance(np.random.default_rng(i), 3000, span=300.0), folder / f"{i:02d}.mid")
+    code = (f"from tatumflow.data import prepare_store\n"
+            f"prepare_store({str(folder)!r}, {str(tmp_path / 'store')!r}, workers=2, files_per_shard=1, "
+            f"progress=False)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code])
+
+    def children() -> list[int]:
+        kids = []
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    stat = (p / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == parent.pid:
+                    kids.append(int(p.name))
+        return kids
+
+    deadline = time.time() + 60
+    while len(children()) < 2 and parent.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    kids = children()
+    assert len(kids) >= 2, "the workers never started"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    alive = kids
+    while alive and time.time() < deadline:
+        time.sleep(0.05)
+        alive = [k for k in kids if Path(f"/proc/{k}").exists()
+                 and (Path(f"/proc/{k}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+    assert not alive, f"workers {alive} outlived their parent"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import REPO, random_performance
-from tatumflow import TatumFlowError, read_midi, write_midi
+from tatumflow import Performance, TatumFlowError, read_midi, write_midi
 from tatumflow.data import prepare_store
 from tatumflow.models.music_rnn import NoteStreamer, generate_from_prompt
 from tatumflow.models.music_rnn import MusicRNN, MusicRNNConfig, NoteWindowDataset
@@ -86,11 +86,19 @@ def test_train_and_generate_from_the_cli(store, tmp_path):
                  "--out", str(tmp_path / "run"), "train.max_steps=30", "train.eval_every=15",
                  "train.batch_size=16", "train.tensorboard=false"]) == 0
     ckpt = next((tmp_path / "run").glob("step-*"))
-    prompt = write_midi(random_performance(np.random.default_rng(50), 60, pedal=False), tmp_path / "prompt.mid")
+    n = random_performance(np.random.default_rng(50), 60, pedal=False).notes  # shifted: it starts after a silence
+    played = Performance.from_arrays(n["onset"] + 1.5, n["offset"] + 1.5, n["pitch"], n["velocity"])
+    prompt = write_midi(played, tmp_path / "prompt.mid")
     assert main(["generate", "--checkpoint", str(ckpt), "--prompt", str(prompt), "--seconds", "10",
                  "--out", str(tmp_path / "gen.mid"), "--pianoroll", str(tmp_path / "gen.png")]) == 0
     gen, p = read_midi(tmp_path / "gen.mid"), read_midi(prompt)
-    assert len(gen) > len(p) and gen.end > p.end + 5
+    # The prompt comes back unchanged and every new note starts after its last onset, within the 10 s asked.
+    key = lambda n: (round(float(n["onset"]), 3), int(n["pitch"]))  # noqa: E731
+    prompt_keys = {key(n) for n in p.notes}
+    new = np.array([n["onset"] for n in gen.notes if key(n) not in prompt_keys])
+    assert len(gen) - len(new) == len(p) and len(new) > 5
+    last = p.notes["onset"].max()
+    assert new.min() >= last - 1e-3 and new.max() <= last + 10.0 + 1e-3
     assert (tmp_path / "gen.png").exists()
     model, state = load_model(ckpt)
     assert state["model_config"]["option"] == "C"

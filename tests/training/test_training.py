@@ -91,6 +91,7 @@ def test_lora_trains_adapters_only_and_swaps(tmp_path):
     other = TinyRegressor()
     apply_lora(other, r=2, targets=["hidden", "out"])
     assert not torch.allclose(other(x), tuned)   # zero-initialised adapter = base output
+    assert [p.name for p in tmp_path.glob("style_a*")] == ["style_a.safetensors"]  # one file, written atomically
     meta = load_adapter(other, tmp_path / "style_a")
     torch.testing.assert_close(other(x), tuned)
     assert meta["info"]["style"] == "A" and meta["r"] == 2
@@ -215,3 +216,45 @@ def test_exponential_lr_whole_validation_set_restore_best_and_stop(tmp_path):
     out = stopper.fit()
     assert out["stop_reason"] == "requested" and out["steps"] == 3
 
+
+
+def test_a_crash_while_replacing_a_checkpoint_never_loses_it(tmp_path, monkeypatch):
+    import tatumflow.training.checkpoint as cm
+
+    model = make()
+    cm.save_checkpoint(tmp_path / "best", model_state=model.state_dict(), state={"trainer": {"step": 1}})
+    real_replace, calls = os.replace, []
+
+    def crash_on_second(src, dst):  # the old folder moved aside, then the process dies
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(cm.os, "replace", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        cm.save_checkpoint(tmp_path / "best", model_state=model.state_dict(), state={"trainer": {"step": 2}})
+    monkeypatch.undo()
+    assert not (tmp_path / "best").exists() and (tmp_path / ".best.old").is_dir()
+    assert not list(tmp_path.glob(".best.*.tmp"))  # the new, unfinished folder is gone
+    (tmp_path / ".step-0000009.x1y2.tmp").mkdir()  # a stale temporary folder of a killed run
+    assert sorted(cm.recover_run_dir(tmp_path)) == ["removed .step-0000009.x1y2.tmp", "restored best"]
+    assert load_checkpoint(tmp_path / "best")["state"]["trainer"]["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+def test_resume_after_a_crash_leaves_no_duplicate_metrics_rows(tmp_path):
+    import csv
+    import shutil
+
+    c = cfg(max_steps=12, save_every=6, keep_last=3, eval_every=3)
+    Trainer(make(), c, TinyData(), TinyData(seed=1), out_dir=tmp_path, progress=False).fit()
+    shutil.rmtree(tmp_path / "step-0000012")  # killed after logging steps 7..12, before their checkpoint
+    (tmp_path / ".step-0000012.abc.tmp").mkdir()
+    Trainer(make(), c, TinyData(), TinyData(seed=1), out_dir=tmp_path, progress=False).fit(resume=True)
+    with open(tmp_path / "metrics.csv", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    keys = [(r[0], r[1]) for r in rows]
+    assert len(keys) == len(set(keys)) and max(int(r[0]) for r in rows) == 12
+    assert {"7", "12"} <= {r[0] for r in rows}
+    assert not list(tmp_path.glob(".*"))

@@ -44,13 +44,14 @@ class NoteStreamer:
         self.same_onset = 0  # notes sampled at the current instant (a chord)
 
     @torch.no_grad()
-    def prime(self, notes: np.ndarray) -> None:
-        """Feed a prompt of (N, 3) notes (pitch, step, duration); time continues after it."""
+    def prime(self, notes: np.ndarray, *, start: float = 0.0) -> None:
+        """Feed a prompt of (N, 3) notes (pitch, step, duration) whose first note sounds
+        at ``start`` seconds; time continues from the prompt's last onset."""
         if len(notes) == 0:
             notes = np.array([[60, 0.0, 0.5]], dtype=np.float32)
         x = torch.as_tensor(notes, dtype=torch.float32)[None]
         self.heads, self.state = self.model(x, self.state)
-        self.time = float(np.sum(notes[:, 1]))
+        self.time = start + float(np.sum(notes[1:, 1], dtype=np.float64))  # steps after the first note
 
     @torch.no_grad()
     def next_note(self) -> tuple[int, float, float]:
@@ -169,7 +170,7 @@ def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, o
     """Continue ``prompt`` for ``seconds``; write ``out`` as notes are produced (and
     play them live when asked). Returns the performance and the realtime factor."""
     streamer = NoteStreamer(model, temperature=temperature, seed=seed)
-    streamer.prime(performance_to_notes(prompt))
+    streamer.prime(performance_to_notes(prompt), start=float(prompt.notes["onset"].min()) if len(prompt) else 0.0)
     sinks = [MidiFileSink(out, prompt=prompt)]
     if live:
         sinks.append(MidiPortSink(port))
