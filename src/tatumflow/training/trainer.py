@@ -365,7 +365,8 @@ class Trainer:
             return
         with open(path, newline="") as fh:
             rows = list(csv.reader(fh))
-        keep = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= self.step]
+        # a row torn by a kill mid-append has fewer than 3 cells: dropped with the rows after the step
+        keep = [r for r in rows[1:] if len(r) == 3 and r[0].isdigit() and int(r[0]) <= self.step]
         if len(keep) == len(rows) - 1:
             return
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
