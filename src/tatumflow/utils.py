@@ -142,7 +142,8 @@ def arg_number(kind: type = float, *, low: "float | None" = None, high: "float |
         if lo_bad or hi_bad:
             lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
             hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
-            raise argparse.ArgumentTypeError(f"{text} is out of range (must be {' and '.join(x for x in (lo, hi) if x)})")
+            bounds = " and ".join(x for x in (lo, hi) if x)
+            raise argparse.ArgumentTypeError(f"{text} is out of range (must be {bounds})")
         return value
 
     parse.__name__ = kind.__name__  # what argparse names in its own messages
@@ -157,7 +158,8 @@ def arg_path(kind: str):
     def parse(text: str) -> str:
         p = Path(text)
         if kind in ("file", "dir", "any") and not p.exists():
-            raise argparse.ArgumentTypeError(f"{text}: no such {dict(file='file', dir='folder').get(kind, 'file or folder')}")
+            what = {"file": "file", "dir": "folder"}.get(kind, "file or folder")
+            raise argparse.ArgumentTypeError(f"{text}: no such {what}")
         if kind in ("file", "out-file") and p.is_dir():
             raise argparse.ArgumentTypeError(f"{text}: is a folder, expected a file")
         if kind in ("dir", "out-dir") and p.exists() and not p.is_dir():

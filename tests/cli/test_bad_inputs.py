@@ -169,7 +169,8 @@ CASES = {
     "models": [("models --bogus", "unrecognized arguments: --bogus")],
     "melody": [
         ("melody generate --model {missing} --out {out}.mid", "missing.mid"),
-        ("melody generate --out {dir}", "argument --out: {dir}: is a folder"),
+        ("melody generate --out {dir}", "--out {dir}: is a folder"),
+        ("melody train --out {file}", "--out {file}: is a file"),
         ("melody generate --out {out}.mid --qpm nan", "argument --qpm: 'nan'"),
         ("melody encode {text}", "not a MIDI file"),
         ("melody serve --port 70000", "argument --port: 70000 is out of range"),

@@ -28,7 +28,8 @@ COMMANDS = {
         ("--json", dict(FLAG, help="machine-readable report, one record per file")),
         ("--min-seconds", dict(type=NONNEG, default=1.0)),
         ("--max-seconds", dict(type=arg_number(float, low=0, low_open=True), default=4 * 3600.0)),
-        ("--min-notes", dict(type=POS_INT, default=8)), ("--any-program", dict(FLAG, help="accept non-piano programs"))]),
+        ("--min-notes", dict(type=POS_INT, default=8)),
+        ("--any-program", dict(FLAG, help="accept non-piano programs"))]),
     "corpus": (C.corpus, "list the built-in corpora, or export one to MIDI (once, into the cache)", [
         ("corpus_cmd", dict(choices=("list", "export"), metavar="list|export")),
         ("name", dict(nargs="?", help="export: chorales or folk")),
@@ -67,7 +68,8 @@ COMMANDS = {
     "generate": (C.generate, "generate with a trained model (its family's modes; same seed, same output)", [
         ("--checkpoint", dict(required=True, help="checkpoint folder (runs/NAME/step-... or best)")),
         ("--mode", dict(help="what to generate (default continuation); the modes of each family are below")),
-        ("--prompt", dict(type=IN_FILE, help="MIDI file to continue / transform (Music RNN default: a single middle C)")),
+        ("--prompt", dict(type=IN_FILE,
+                          help="MIDI file to continue / transform (Music RNN default: a single middle C)")),
         ("--prompt-seconds", dict(type=arg_number(float, low=0, low_open=True),
                                   help="use only the first S seconds of the prompt")),
         ("--seconds", dict(type=arg_number(float, low=0, low_open=True, high=3600), default=30.0,

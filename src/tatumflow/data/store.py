@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -130,7 +130,7 @@ class PrepareResult:
     shards_built: int
     shards_reused: int
     seconds: float
-    failures: list = None
+    failures: list = field(default_factory=list)
 
 
 def prepare_store(src: "str | os.PathLike", out: "str | os.PathLike", *,
@@ -269,10 +269,11 @@ class TokenStore:
             p = self.path / "shards" / f"{index:05d}.npy"
             if not p.exists():
                 raise StoreError(f"{p}: shard file missing; re-run `tatumflow prepare`")
-            rec = (self.manifest.get("shards") or [{}] * (index + 1))[index]
-            if "npy_bytes" in rec and p.stat().st_size != rec["npy_bytes"]:
+            recorded = self.manifest.get("shards") or []
+            size = recorded[index]["npy_bytes"] if index < len(recorded) else None
+            if size is not None and p.stat().st_size != size:
                 raise StoreError(f"{p}: shard damaged ({p.stat().st_size} bytes, the manifest says "
-                                 f"{rec['npy_bytes']}); re-run `tatumflow prepare` to rebuild it")
+                                 f"{size}); re-run `tatumflow prepare` to rebuild it")
             try:
                 self._shards[index] = np.load(p, mmap_mode="r")
             except (ValueError, OSError) as exc:

@@ -27,7 +27,7 @@ from ..models.melody_vae.data import split_windows
 from ..performance import Performance
 from ..training import TrainConfig, Trainer
 from ..training.checkpoint import model_state, save_checkpoint
-from ..utils import arg_number, arg_path, seeded_torch
+from ..utils import arg_number, seeded_torch
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ CLI_OPTIONS = [
     ("inputs", dict(nargs="*", help="train: the melodies (folder, CSV, corpus name; default folk); "
                                     "encode: MIDI files; interpolate: two MIDI files")),
     ("--model", dict(help="checkpoint folder or shipped model name (default: melody_vae_folk_2d)")),
-    ("--out", dict(type=arg_path("out-file"), help="output MIDI (generate, interpolate, bend) or run folder (train)")),
+    ("--out", dict(help="output MIDI (generate, interpolate, bend) or run folder (train)")),
     ("--epochs", dict(type=arg_number(int, low=1), default=50)), ("--recipe", dict(default="new", choices=("new", "old"))),
     ("--voice", dict(default="mono", choices=("mono", "top"), help="monophonic files only, or top voices")),
     ("--z-dim", dict(type=arg_number(int, low=1, high=512), default=2, help="train: latent dimensions (2 for the pad)")),
@@ -317,6 +317,8 @@ def run_verb(verb: str, o: dict, *, echo: Callable[[str], None] = print) -> int:
         if o["z_dim"] < 1:
             raise TatumFlowError(f"--z-dim must be >= 1, got {o['z_dim']}")
         out = Path(o["out"] or "runs/melody_vae")
+        if out.exists() and not out.is_dir():
+            raise TatumFlowError(f"--out {out}: is a file; melody train writes a run folder")
         _, s = train_melody(inputs[0] if inputs else "folk", out, recipe=o["recipe"], epochs=o["epochs"],
                             seed=o["seed"], voice=o["voice"], model={"z_dim": o["z_dim"]})
         rep = s["report"]
@@ -353,6 +355,8 @@ def run_verb(verb: str, o: dict, *, echo: Callable[[str], None] = print) -> int:
         return 0
     if not o["out"]:
         raise TatumFlowError(f"melody {verb} needs --out FILE.mid")
+    if Path(o["out"]).is_dir():
+        raise TatumFlowError(f"--out {o['out']}: is a folder; melody {verb} writes a MIDI file")
     if verb == "interpolate":
         if len(inputs) != 2:
             raise TatumFlowError("melody interpolate needs two MIDI files")
