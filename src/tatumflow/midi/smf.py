@@ -10,13 +10,13 @@ does not build notes; ``read_midi`` still does that with symusic, after the
 scan has said the file is complete and its positions fit.
 
 What it returns is what the reader needs and symusic cannot give for every
-file: the time division (ticks per quarter, or SMPTE frames), the last tick of
-any track, and the tempo events in their own (unwrapped) ticks.
+file: the time division (ticks per quarter, or SMPTE frames) and the last tick
+of any track, counted without wrapping.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MidiReadError
@@ -40,9 +40,6 @@ class SmfInfo:
     last_tick: int
     #: SMPTE ticks per frame (0 for metrical timing).
     ticks_per_frame: int = 0
-    #: ``(tick, microseconds per quarter)`` of every tempo event, in file order per track.
-    tempos: list = field(default_factory=list)
-    channel_events: int = 0
 
 
 def _vlq(data: bytes, i: int, end: int, where) -> tuple[int, int]:
@@ -114,7 +111,7 @@ def _scan_track(data: bytes, i: int, end: int, track: int, info: SmfInfo, path) 
     def where(at: int, what: str) -> MidiReadError:
         return MidiReadError(path, f"corrupt MIDI: {what} (track {track}, byte {at})")
 
-    tick, running, events = 0, 0, 0
+    tick, running = 0, 0
     while i < end:
         b = data[i]
         if b < 0x80:  # the common one-byte delta, inline
@@ -143,7 +140,6 @@ def _scan_track(data: bytes, i: int, end: int, track: int, info: SmfInfo, path) 
                 raise where(k, f"invalid data byte 0x{data[k]:02X} in a 0x{status:02X} message")
             i += need
             running = status
-            events += 1
         elif status == 0xFF:
             if i >= end:
                 raise where(i, "meta event runs past the end of the track")
@@ -151,8 +147,6 @@ def _scan_track(data: bytes, i: int, end: int, track: int, info: SmfInfo, path) 
             length, j = _vlq(data, i + 1, end, where)
             if j + length > end:
                 raise where(i, f"meta event 0x{mtype:02X} of {length} bytes runs past the end of the track")
-            if mtype == 0x51 and length == 3:
-                info.tempos.append((tick, int.from_bytes(data[j:j + 3], "big")))
             i = j + length
             running = 0
             if mtype == 0x2F:
@@ -173,4 +167,3 @@ def _scan_track(data: bytes, i: int, end: int, track: int, info: SmfInfo, path) 
     if tick > MAX_TICK:  # one-byte deltas are summed unchecked in the loop
         raise where(end, f"tick position {tick} overflows 32 bits")
     info.last_tick = max(info.last_tick, tick)
-    info.channel_events += events
