@@ -7,11 +7,21 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: setup demo test bench clean
 
+# TinySoundFont's wheel carries the synthesiser; --no-deps skips pyaudio (live playback,
+# which needs PortAudio headers to build and which TatumFlow does not use).
+# A General MIDI SoundFont comes from the system where we may install it (Debian: 6 MB);
+# without one, `tatumflow render` uses the built-in piano.
+SOUNDFONT_PKG ?= timgm6mb-soundfont
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps "tinysoundfont>=0.3"
+	@ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get install -y -q $(SOUNDFONT_PKG) >/dev/null 2>&1; } \
+	  || echo "no SoundFont installed: audio is rendered with the built-in piano"
 	touch $@
 
 setup: $(BIN)/.installed

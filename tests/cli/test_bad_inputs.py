@@ -112,6 +112,17 @@ CASES = {
         ("pianoroll {midi} --out {out}.png --start nan", "argument --start: 'nan' is not a finite number"),
         ("pianoroll {midi} --out {out}.png --start -1", "argument --start: -1 is out of range"),
     ],
+    "render": [
+        ("render {missing} --out {out}.wav", "argument file: {missing}: no such file"),
+        ("render {text} --out {out}.wav", "not a MIDI file"),
+        ("render {midi} --out {dir}", "argument --out: {dir}: is a folder"),
+        ("render {midi} --out {out}.mp3", "unknown audio format '.mp3'"),
+        ("render {midi} --out {out}.wav --sample-rate 1000", "argument --sample-rate: 1000 is out of range"),
+        ("render {midi} --out {out}.wav --soundfont {missing}", "argument --soundfont: {missing}: no such file"),
+        ("render {midi} --out {out}.wav --soundfont {text} --renderer soundfont", "not a usable SoundFont"),
+        ("render {pedal} --out {out}.wav", "no notes"),
+        ("render {midi} --out {out}.wav --renderer fm", "invalid choice: 'fm'"),
+    ],
     "evaluate": [
         ("evaluate {missing} {dir} --out {out}", "no such file or folder"),
         ("evaluate {dir} {dir} --out {file}", "argument --out: {file}: is a file, expected a folder"),

@@ -117,6 +117,22 @@ def pianoroll(args) -> int:
     return 0
 
 
+def render(args) -> int:
+    import time
+
+    from ..midi import read_midi
+    from ..render import render_file
+
+    t0 = time.perf_counter()
+    perf = read_midi(args.file)
+    audio = render_file(perf, args.out, sample_rate=args.sample_rate, soundfont=args.soundfont,
+                        renderer=args.renderer)
+    dt = time.perf_counter() - t0
+    print(f"{args.out}: {perf.end:.1f}s of music with the {audio.describe()} in {dt:.2f}s "
+          f"({perf.end / max(dt, 1e-9):.0f}x real time)")
+    return 0
+
+
 def evaluate(args) -> int:
     from ..evaluation.report import evaluate as run, summary_line
 

@@ -50,6 +50,12 @@ COMMANDS = {
     "pianoroll": (C.pianoroll, "draw a piano-roll PNG of a MIDI file", [
         ("file", dict(type=IN_FILE)), ("--out", dict(required=True, type=OUT_FILE)),
         ("--start", dict(type=NONNEG, default=0.0)), ("--end", dict(type=arg_number(float, low=0, low_open=True)))]),
+    "render": (C.render, "render a MIDI file to audio (.wav or .flac): a SoundFont piano, or the built-in one", [
+        ("file", dict(type=IN_FILE)), ("--out", dict(required=True, type=OUT_FILE, help="OUT.wav or OUT.flac")),
+        ("--soundfont", dict(type=IN_FILE, help="a .sf2 SoundFont (default: $TATUMFLOW_SOUNDFONT or a system one)")),
+        ("--sample-rate", dict(type=arg_number(int, low=8000, high=192000), default=44100)),
+        ("--renderer", dict(choices=("auto", "soundfont", "builtin"), default="auto",
+                            help="auto: the SoundFont when one is installed, else the built-in piano"))]),
     "evaluate": (C.evaluate, "compare two sets of pieces (folders, stores, CSV indexes, corpora); write a report", [
         ("gen", {}), ("ref", {}), ("--out", dict(required=True, type=OUT_DIR, help="report folder")),
         ("--gen-where", WHERE), ("--ref-where", WHERE), ("--gen-name", dict(default="GEN")),
