@@ -60,6 +60,10 @@ class ForestAssessor:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7)."""
+        return self.tree_predictions(X).mean(1)
+
+    def tree_predictions(self, X: np.ndarray) -> np.ndarray:
+        """(N, trees, 19): each tree's ratings; their spread is the forest's uncertainty."""
         X = np.asarray(X, np.float32)
         n, T = X.shape[0], self.feature.shape[0]
         node = np.zeros((n, T), np.int64)
@@ -73,7 +77,7 @@ class ForestAssessor:
             go_left = X[rows, np.maximum(f, 0)] <= self.threshold[tree, node]
             nxt = np.where(go_left, self.left[tree, node], self.right[tree, node]).astype(np.int64)
             node = np.where(live, nxt, node)
-        return self.value[tree, node].astype(np.float64).mean(1)
+        return self.value[tree, node].astype(np.float64)
 
     def save(self, path: "str | Path") -> Path:
         from ..utils import atomic_path
@@ -157,6 +161,65 @@ def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path")
 
 #: Fewer notes than this give no ratings: the features would describe next to nothing.
 MIN_NOTES_TO_RATE = 8
+#: What the training performances look like (the 1,202 PercePiano segments, measured by
+#: :func:`measure_domain`; a data test checks these numbers): outside it, ratings are guesses.
+TRAINING_DOMAIN = {"seconds": (4.3, 99.0), "notes_per_second": (1.35, 26.1), "pitch_p5_min": 31.0,
+                   "pitch_p95_max": 91.0, "pedal_share": 0.92}
+
+
+def _domain_stats(perf: Performance) -> dict:
+    n = perf.notes
+    length = max(perf.end - perf.start, 1e-3)
+    lo, hi = np.percentile(n["pitch"], [5, 95]) if len(n) else (np.nan, np.nan)
+    return {"seconds": length, "notes_per_second": len(n) / length, "pitch_p5": float(lo), "pitch_p95": float(hi),
+            "pedal": bool(perf.pedals.size), "programs": perf.metadata.get("programs", [0])}
+
+
+def measure_domain(perfs: Sequence[Performance]) -> dict:
+    """:data:`TRAINING_DOMAIN` of a set of performances (ranges rounded outward)."""
+    st = [_domain_stats(p) for p in perfs]
+    col = lambda k: np.array([s[k] for s in st], float)  # noqa: E731
+    return {"seconds": (np.floor(col("seconds").min() * 10) / 10, np.ceil(col("seconds").max())),
+            "notes_per_second": (np.floor(col("notes_per_second").min() * 100) / 100,
+                                 np.ceil(col("notes_per_second").max() * 10) / 10),
+            "pitch_p5_min": float(col("pitch_p5").min()), "pitch_p95_max": float(col("pitch_p95").max()),
+            "pedal_share": round(float(col("pedal").mean()), 2)}
+
+
+def domain_warnings(perf: Performance) -> list[str]:
+    """Why ``perf`` is unlike the assessor's training performances (empty: it is alike)."""
+    d, s, out = TRAINING_DOMAIN, _domain_stats(perf), []
+    if not s["pedal"]:
+        out.append(f"no sustain pedal ({d['pedal_share']:.0%} of the training performances use it)")
+    lo, hi = d["seconds"]
+    if not lo <= s["seconds"] <= hi:
+        out.append(f"{s['seconds']:.1f} s long (training segments: {lo:g}-{hi:g} s)")
+    lo, hi = d["notes_per_second"]
+    if not lo <= s["notes_per_second"] <= hi:
+        out.append(f"{s['notes_per_second']:.1f} notes/s (training: {lo:g}-{hi:g})")
+    if s["pitch_p5"] < d["pitch_p5_min"] or s["pitch_p95"] > d["pitch_p95_max"]:
+        out.append(f"register {s['pitch_p5']:.0f}-{s['pitch_p95']:.0f} (MIDI pitch, 5th-95th percentile) beyond "
+                   f"the training range {d['pitch_p5_min']:.0f}-{d['pitch_p95_max']:.0f}")
+    if any(p > 7 for p in s["programs"]):
+        out.append(f"not a piano (General MIDI programs {s['programs']})")
+    return out
+
+
+def rate(perf: Performance, fa: "ForestAssessor | None" = None) -> dict:
+    """The 19 ratings of one performance on the 1..7 scale, each with the forest's spread
+    (standard deviation over its trees), and the ways the input is unlike the training data."""
+    from .features import performance_features
+
+    fa = fa or ForestAssessor.load()
+    if len(perf) < MIN_NOTES_TO_RATE:
+        raise AssessorError(f"{'no notes' if not len(perf) else f'too few notes ({len(perf)})'} to rate "
+                            f"(needs {MIN_NOTES_TO_RATE})")
+    X, names = performance_features([perf])
+    if names != fa.feature_names:
+        raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
+    trees = fa.tree_predictions(X)[0] * 7.0  # (T, 19)
+    return {"dimensions": list(DIMENSIONS), "rating": trees.mean(0).tolist(), "spread": trees.std(0).tolist(),
+            "warnings": domain_warnings(perf)}
 
 
 def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = None, *, on_skip=None) -> dict:

@@ -201,6 +201,15 @@ def melody(args) -> int:
     return run_verb(args.verb, vars(args), echo=print)
 
 
+def studio(args) -> int:
+    from ..server.studio import serve
+    from ..utils import cache_dir
+
+    serve(args.workspace or cache_dir() / "studio", host=args.host, port=args.port,
+          checkpoints=args.checkpoint or [], soundfont=args.soundfont, echo=print)
+    return 0
+
+
 def assess(args) -> int:
     from ..assessment.shipped import assess_files, format_ratings, plot_ratings
 

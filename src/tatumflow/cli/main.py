@@ -86,6 +86,14 @@ COMMANDS = {
         ("--pianoroll", dict(type=OUT_FILE, help="also write a piano-roll PNG"))]),
     "models": (C.models, "list the models shipped in the package, with their model cards", [("--json", FLAG)]),
     "melody": (C.melody, "MelodyVAE: train on melodies, generate, encode, interpolate, bend, or serve OSC", "melody"),
+    "studio": (C.studio, "the web studio: open, hear, generate, rate and compare in a browser (localhost)", [
+        ("--host", dict(default="127.0.0.1", help="address to bind (default: this machine only)")),
+        ("--port", dict(type=arg_number(int, low=1, high=65535), default=8765)),
+        ("--workspace", dict(type=OUT_DIR, help="folder for uploads, results and history "
+                                                "(default: the cache's studio/)")),
+        ("--checkpoint", dict(action="append", type=IN_DIR, metavar="DIR",
+                              help="a generator checkpoint to offer besides the shipped models (repeatable)")),
+        ("--soundfont", dict(type=IN_FILE, help="SoundFont for the audio (default: as `render`)"))]),
     "assess": (C.assess, "predict the 19 perceptual ratings (PercePiano, 1..7) of MIDI performances", [
         ("files", dict(nargs="+", type=Path)), ("--json", dict(FLAG, help="print JSON instead of tables")),
         ("--plot", dict(type=OUT_FILE, help="write a bar chart PNG of the ratings")),
