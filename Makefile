@@ -12,6 +12,9 @@ TORCH  ?= torch==2.13.0
 # A General MIDI SoundFont comes from the system where we may install it (Debian: 6 MB);
 # without one, `tatumflow render` uses the built-in piano.
 SOUNDFONT_PKG ?= timgm6mb-soundfont
+# The studio's end-to-end tests drive a real browser (Debian's Chromium and its driver).
+BROWSER_PKGS ?= chromium chromium-driver
+apt_install = { apt-get install -y -q $(1) || { apt-get update -q && apt-get install -y -q $(1); }; }
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +23,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m pip install -q --no-deps "tinysoundfont>=0.3"
 	@ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && apt-get install -y -q $(SOUNDFONT_PKG) >/dev/null 2>&1; } \
+	  && $(call apt_install,$(SOUNDFONT_PKG)) >/dev/null 2>&1; } \
 	  || echo "no SoundFont installed: audio is rendered with the built-in piano"
+	@command -v chromedriver >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && $(call apt_install,$(BROWSER_PKGS)) >/dev/null 2>&1; } \
+	  || echo "no headless Chromium installed: the studio's browser tests will skip"
 	touch $@
 
 setup: $(BIN)/.installed
