@@ -210,6 +210,14 @@ def studio(args) -> int:
     return 0
 
 
+def live(args) -> int:
+    from ..server.live import run_live
+
+    run_live(args.model, in_port=args.in_port, out_port=args.out_port, silence=args.silence, bars=args.bars,
+             qpm=args.qpm, answer_seconds=args.answer_seconds, seed=args.seed, echo=print)
+    return 0
+
+
 def assess(args) -> int:
     from ..assessment.shipped import assess_files, format_ratings, plot_ratings
 

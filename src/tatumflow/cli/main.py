@@ -94,6 +94,16 @@ COMMANDS = {
         ("--checkpoint", dict(action="append", type=IN_DIR, metavar="DIR",
                               help="a generator checkpoint to offer besides the shipped models (repeatable)")),
         ("--soundfont", dict(type=IN_FILE, help="SoundFont for the audio (default: as `render`)"))]),
+    "live": (C.live, "call and response: answer each phrase played on a MIDI keyboard, in time", [
+        ("--in", dict(dest="in_port", metavar="PORT", help="MIDI input port (default: a virtual port 'TatumFlow in')")),
+        ("--out", dict(dest="out_port", metavar="PORT", help="MIDI output port (default: a virtual port)")),
+        ("--model", dict(required=True, help="a music_rnn (lowest latency) or tatumflow checkpoint or shipped name")),
+        ("--silence", dict(type=arg_number(float, low=0.05, high=10), default=0.5,
+                           help="a pause this long ends a phrase (default 0.5 s)")),
+        ("--bars", dict(type=arg_number(int, low=1, high=64), help="also end a phrase after N bars")),
+        ("--qpm", dict(type=arg_number(float, low=20, high=400), default=120.0, help="tempo for --bars")),
+        ("--answer-seconds", dict(type=arg_number(float, low=0.5, high=120), default=8.0)),
+        ("--seed", dict(type=NONNEG_INT, default=0))]),
     "assess": (C.assess, "predict the 19 perceptual ratings (PercePiano, 1..7) of MIDI performances", [
         ("files", dict(nargs="+", type=Path)), ("--json", dict(FLAG, help="print JSON instead of tables")),
         ("--plot", dict(type=OUT_FILE, help="write a bar chart PNG of the ratings")),
