@@ -186,6 +186,20 @@ CASES = {
         ("melody encode {text}", "not a MIDI file"),
         ("melody serve --port 70000", "argument --port: 70000 is out of range"),
     ],
+    "studio": [
+        ("studio --port 0", "argument --port: 0 is out of range"),
+        ("studio --port http", "argument --port: 'http' is not an integer"),
+        ("studio --workspace {file}", "argument --workspace: {file}: is a file, expected a folder"),
+        ("studio --checkpoint {missing}", "argument --checkpoint: {missing}: no such folder"),
+        ("studio --soundfont {dir}", "argument --soundfont: {dir}: is a folder"),
+    ],
+    "live": [
+        ("live", "the following arguments are required: --model"),
+        ("live --model {rnn} --silence 0", "argument --silence: 0 is out of range"),
+        ("live --model {rnn} --bars 0", "argument --bars: 0 is out of range"),
+        ("live --model {rnn} --qpm nan", "argument --qpm: 'nan' is not a finite number"),
+        ("live --model {rnn} --answer-seconds -2", "argument --answer-seconds: -2 is out of range"),
+    ],
     "assess": [
         ("assess {midi} --plot {dir}", "argument --plot: {dir}: is a folder"),
         ("assess {midi} --model {judge}", "not an assessor file"),

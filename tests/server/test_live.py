@@ -95,8 +95,16 @@ def test_bars_end_a_phrase_and_a_new_phrase_replaces_the_answer(rnn):
 
 
 def test_live_without_a_midi_system_is_one_line(capsys):
+    from tatumflow.server.live import LiveError, open_ports
+
+    try:
+        ports = open_ports(None, None)
+    except LiveError:
+        pass
+    else:  # never start a session that would wait for a keyboard
+        for p in ports:
+            p.close()
+        pytest.skip("a MIDI system is present here")
     rc = main(["live", "--model", str(FIX / "music_rnn_v1")])
     err = capsys.readouterr().err.strip()
-    if rc == 0:
-        pytest.skip("a MIDI system is present here")
     assert rc == 2 and "\n" not in err and "python-rtmidi" in err
