@@ -150,7 +150,12 @@ def test_cli_assess(tmp_path, capsys):
     assert out["failed"][0]["file"].endswith("missing.mid")
     ratings = out["results"][0]["ratings"]
     assert list(ratings) == list(DIMENSIONS) and all(1.0 <= v <= 7.0 for v in ratings.values())
+    assert all(v > 0 for v in out["results"][0]["spread"].values())
     assert (tmp_path / "r.png").stat().st_size > 5000
+    write_midi(random_performance(np.random.default_rng(4), 120, pedal=False, span=300.0), tmp_path / "dry.mid")
+    assert main(["assess", str(tmp_path / "dry.mid")]) == 0
+    text = capsys.readouterr().out
+    assert "warning: unlike the training data: no sustain pedal" in text and "s long (training segments" in text
 
 
 @pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
@@ -210,3 +215,14 @@ def test_takes_are_grouped_from_real_names_and_music_and_never_split(tmp_path):
     for f in excerpt_protocol(d, k=3).folds:  # the 16-bar take and its 8-bar cuts sit on one side
         in_take = d.take_group == take
         assert not (in_take[f.train].any() and in_take[f.test].any())
+
+
+@pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
+def test_the_training_domain_is_measured_on_percepiano():
+    from tatumflow.assessment.data import load_percepiano
+    from tatumflow.assessment.shipped import TRAINING_DOMAIN, measure_domain
+
+    d = load_percepiano(DATA / "percepiano", link_takes=False)
+    got = measure_domain(d.performances())
+    for k, v in TRAINING_DOMAIN.items():
+        assert np.allclose(got[k], v, atol=1e-9), (k, got[k], v)

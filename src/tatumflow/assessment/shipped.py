@@ -161,10 +161,10 @@ def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path")
 
 #: Fewer notes than this give no ratings: the features would describe next to nothing.
 MIN_NOTES_TO_RATE = 8
-#: What the training performances look like (the 1,202 PercePiano segments, measured by
+#: What the training performances look like (the 1,189 labelled PercePiano segments, measured by
 #: :func:`measure_domain`; a data test checks these numbers): outside it, ratings are guesses.
-TRAINING_DOMAIN = {"seconds": (4.3, 99.0), "notes_per_second": (1.35, 26.1), "pitch_p5_min": 31.0,
-                   "pitch_p95_max": 91.0, "pedal_share": 0.92}
+TRAINING_DOMAIN = {"seconds": (4.3, 100.0), "notes_per_second": (1.34, 25.5), "pitch_p5_min": 31.0,
+                   "pitch_p95_max": 91.0, "pedal_share": 0.93}
 
 
 def _domain_stats(perf: Performance) -> dict:
@@ -230,7 +230,7 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
     from .features import performance_features
 
     fa = ForestAssessor.load(model or DEFAULT_MODEL)
-    rows, names, failed = [], [], []
+    rows, names, failed, warnings = [], [], [], []
     for f in files:
         try:
             perf = read_midi(f)
@@ -248,13 +248,19 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
             raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
         rows.append(X[0])
         names.append(str(f))
-    ratings = fa.predict(np.stack(rows)) if rows else np.zeros((0, len(DIMENSIONS)))
+        warnings.append(domain_warnings(perf))
+    trees = fa.tree_predictions(np.stack(rows)) if rows else np.zeros((0, 1, len(DIMENSIONS)))
+    ratings, spread = trees.mean(1), trees.std(1)
     return {"model": fa.meta, "scale": "1..7", "dimensions": list(DIMENSIONS), "ratings": ratings,
-            "results": [{"file": n, "ratings": t} for n, t in zip(names, ratings_table(ratings))], "failed": failed}
+            "results": [{"file": n, "ratings": t, "spread": u, "warnings": w} for n, t, u, w in
+                        zip(names, ratings_table(ratings), ratings_table(spread), warnings)],
+            "failed": failed}
 
 
 def format_ratings(results: list[dict]) -> str:
     from ..utils import format_table
 
-    return "\n".join(r["file"] + "\n" + format_table([(d, f"{v:.2f}") for d, v in r["ratings"].items()],
-                                                       ("dimension (low-high)", "rating 1..7")) for r in results)
+    return "\n".join(r["file"] + "".join(f"\n  warning: unlike the training data: {w}" for w in r["warnings"])
+                     + "\n" + format_table([(d, f"{v:.2f}", f"{r['spread'][d]:.2f}") for d, v in r["ratings"].items()],
+                                           ("dimension (low-high)", "rating 1..7", "+- (spread of the trees)"))
+                     for r in results)
