@@ -3,7 +3,6 @@ errors as messages (the server survives), generation jobs that finish or are can
 
 import io
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
