@@ -91,6 +91,8 @@ def test_the_server_survives_bad_requests(client):
     assert r.status_code == 400 and "'strength' is not an option of music_rnn models" in r.json()["error"]
     assert client.post("/api/generate", content=b"{not json", headers={"content-type": "application/json"}
                        ).status_code in (400, 422)
+    r = client.post("/api/generate", json={"model": str(FIX / "music_rnn_v1"), "params": {"seconds": "--out=/tmp/x"}})
+    assert r.status_code == 400 and "is not a value" in r.json()["error"]
     assert client.get("/api/jobs/123").status_code == 400
     assert client.post("/api/assess/zzz").status_code == 400
     assert client.post("/api/compare", json={"gen": [], "ref": []}).status_code == 400

@@ -208,7 +208,10 @@ class Jobs:
                 continue
             if k not in GENERATE_PARAMS or k not in allowed:
                 raise StudioError(f"{k!r} is not an option of {m['family']} models")
-            argv += [GENERATE_PARAMS[k], str(v)]
+            text = str(v)
+            if text.startswith("-") and not re.fullmatch(r"-\d+(\.\d*)?", text):
+                raise StudioError(f"{k}: {text!r} is not a value")  # never an option smuggled in as a value
+            argv += [f"{GENERATE_PARAMS[k]}={text}"]
         return argv
 
     def start(self, model: str, params: dict) -> Job:
