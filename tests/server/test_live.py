@@ -108,3 +108,15 @@ def test_live_without_a_midi_system_is_one_line(capsys):
     rc = main(["live", "--model", str(FIX / "music_rnn_v1")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "python-rtmidi" in err
+
+
+def test_tatumflow_answers_too():
+    tf = load_model(FIX / "tatumflow_v1")[0].eval()
+    out = StandInPort()
+    s = LiveSession(tf, out, silence=0.2, answer_seconds=2.0, seed=3)
+    play(s, [(0.12 * i, 0.12 * i + 0.1, 60 + 2 * (i % 4)) for i in range(10)], time.perf_counter())
+    answers = run_until(s, time.perf_counter() + 3.0)
+    s.close()
+    assert len(answers) == 1
+    ons = [t for t, m in out.got if m.type == "note_on"]
+    assert ons and min(ons) >= answers[0].detected and max(ons) - min(ons) <= 2.0 + 0.05
