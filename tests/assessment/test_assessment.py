@@ -226,3 +226,40 @@ def test_the_training_domain_is_measured_on_percepiano():
     got = measure_domain(d.performances())
     for k, v in TRAINING_DOMAIN.items():
         assert np.allclose(got[k], v, atol=1e-9), (k, got[k], v)
+
+
+def test_repeated_passages_are_found_in_the_scores_and_never_split(tmp_path):
+    """Real names, and a score per excerpt: excerpts 03 and 05 are the same music (a repeat
+    under another number) — found by comparing the scores, kept on one side of every split."""
+    from tatumflow import Performance
+    from tatumflow.assessment.data import LABELS_FILE, load_percepiano, repeated_passages
+    from tatumflow.assessment.protocols import piece_protocol, shared_music
+
+    rng = np.random.default_rng(6)
+    labels, music = {}, {s: rng.integers(40, 90, 24) for s in ("01", "02", "03", "04")}
+    music["05"] = music["03"]
+
+    def put(folder, name, pitches):
+        on = np.arange(len(pitches)) * 0.25
+        write_midi(Performance.from_arrays(on, on + 0.2, pitches, np.full(len(pitches), 70)),
+                   tmp_path / folder / f"{name}.mid")
+
+    for seg, pitches in music.items():
+        put("score_midi", f"Schubert_D960_mv3_8bars_Score_{seg}", pitches)
+        for player in ("1", "2", "3"):
+            put("midi", f"Schubert_D960_mv3_8bars_{player}_{seg}", pitches)
+            labels[f"Schubert_D960_mv3_8bars_{player}_{seg}"] = list(rng.random(19)) + [0]
+    put("score_midi", "Beethoven_WoO80_var1_8bars_Score_1", music["03"])  # same notes, another piece
+    for player in ("1", "2"):
+        put("midi", f"Beethoven_WoO80_var1_8bars_{player}_1", music["03"])
+        labels[f"Beethoven_WoO80_var1_8bars_{player}_1"] = list(rng.random(19)) + [0]
+    (tmp_path / LABELS_FILE).write_text(json.dumps(labels))
+    d = load_percepiano(tmp_path)
+    assert [sorted(g) for g in repeated_passages(d)] == [["Schubert_D960_mv3_8bars_03", "Schubert_D960_mv3_8bars_05"]]
+    g = dict(zip(d.excerpts, d.take_group))
+    assert g["Schubert_D960_mv3_8bars_03"] == g["Schubert_D960_mv3_8bars_05"] != g["Beethoven_WoO80_var1_8bars_1"]
+    for k in (2, 3, 4):
+        _check_cv(excerpt_protocol(d, k=k), d.take_group)
+        assert shared_music(d, excerpt_protocol(d, k=k))["sharing_music_with_training"] == 0
+    pp = piece_protocol(d)
+    assert len(pp.folds) == 2 and all(len(set(d.pieces[f.test])) == 1 for f in pp.folds)

@@ -8,19 +8,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import DIMENSIONS, PercePiano, load_percepiano
+from .data import DIMENSIONS, PercePiano, PercePianoError, load_percepiano
 from .metrics import bootstrap_ci, scores
-from .protocols import get_protocol
+from .protocols import get_protocol, shared_music
 
 FEATURE_VERSION = 1
 
 
-def feature_matrix(data: PercePiano, *, progress: bool = False, cache: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Hand-crafted features of every segment, cached (by file names, sizes and
-    mtimes and the feature version) in the TatumFlow cache folder."""
+def feature_matrix(data: PercePiano, *, progress: bool = False, cache: bool = True, score: bool = False
+                   ) -> tuple[np.ndarray, list[str]]:
+    """Hand-crafted features of every segment (with ``score``: followed by the
+    score-relative ones, :data:`~tatumflow.align.SCORE_FEATURE_NAMES`), cached (by file
+    names, sizes and mtimes and the feature version) in the TatumFlow cache folder."""
     from ..utils import cache_dir
     from .features import performance_features
 
+    if score:
+        X, names = feature_matrix(data, progress=progress, cache=cache)
+        S, snames = score_feature_matrix(data, progress=progress, cache=cache)
+        return np.concatenate([X, S], axis=1), names + snames
     h = hashlib.sha256(f"v{FEATURE_VERSION}".encode())
     for p in data.paths:
         st = p.stat()
@@ -152,8 +158,37 @@ class Ensemble:
         return np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
 
 
+def score_feature_matrix(data: PercePiano, *, progress: bool = False, cache: bool = True
+                         ) -> tuple[np.ndarray, list[str]]:
+    """Score-relative features of every segment against its score (``score_midi/``), cached."""
+    from tqdm import tqdm
+
+    from ..align import SCORE_FEATURE_NAMES, score_features, score_for_segment
+    from ..midi import read_midi
+    from ..utils import atomic_path, cache_dir
+
+    scores_ = [score_for_segment(data.root, n) for n in data.names]
+    missing = [n for n, p in zip(data.names, scores_) if p is None]
+    if missing:
+        raise PercePianoError(f"{data.root / 'score_midi'}: no score for {len(missing)} segments, e.g. {missing[0]}")
+    h = hashlib.sha256(f"score-v{FEATURE_VERSION}-{len(SCORE_FEATURE_NAMES)}".encode())
+    for p in list(data.paths) + scores_:
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    f = cache_dir() / "assessment" / f"score_features_{h.hexdigest()[:16]}.npz"
+    if cache and f.is_file():
+        return np.load(f, allow_pickle=False)["X"], list(SCORE_FEATURE_NAMES)
+    X = np.stack([score_features(read_midi(p), read_midi(s)) for p, s in
+                  tqdm(list(zip(data.paths, scores_)), desc="align to scores", unit="file", disable=not progress)])
+    if cache:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(f) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, X=X)
+    return X, list(SCORE_FEATURE_NAMES)
+
+
 def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: int = 0, seeds: int = 1,
-           bootstrap: int = 1000, progress: bool = False) -> CVResult:
+           bootstrap: int = 1000, progress: bool = False, score: bool = False) -> CVResult:
     """Train ``model`` on each fold of ``protocol`` and score its test predictions
     (``seeds`` > 1: each fold's model is the mean of that many seeds)."""
     from .neural import NEURAL
@@ -162,7 +197,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     t0 = time.perf_counter()
     data = data or load_percepiano()
     proto = get_protocol(protocol, data)
-    X, feat_names = feature_matrix(data, progress=progress)
+    X, feat_names = feature_matrix(data, progress=progress, score=score)
     arrays = None
     if any(n in NEURAL for n in model.split("+")):
         arrays = [NoteArrays.of(p) for p in data.performances(progress=progress)]
@@ -205,7 +240,8 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         ci["kind"] = "range over the 4 fold models"
     imp = np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
     analysis = error_analysis(data, pred, np.isfinite(pred[:, 0]), imp, feat_names)
-    name = model if seeds == 1 else f"{model} x{seeds} seeds"
+    analysis["shared_music"] = shared_music(data, proto)
+    name = (model if seeds == 1 else f"{model} x{seeds} seeds") + (" +score" if score else "")
     return CVResult(name, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)
 
 
@@ -226,6 +262,11 @@ def format_cv(res: CVResult, protocol: str) -> str:
     kind = ci.get("kind", "cluster bootstrap 95%") if ci else "no intervals"
     out = [f"{res.model} under {protocol}: mean r {fmt('mean_r')}, R2 {fmt('r2')}, "
            f"within-excerpt r {fmt('within_excerpt_r')} ({kind}; {res.seconds:.1f}s)"]
+    sm = res.analysis.get("shared_music")
+    if sm and sm["sharing_music_with_training"]:
+        out.append(f"known leak: {sm['sharing_music_with_training']} of {sm['test_segments']} tested segments share "
+                   f"a take or a repeated passage with their model's training segments"
+                   + (" (the published split groups by excerpt name only)" if protocol.startswith("paper") else ""))
     if "fold_ensemble" in s:
         e = s["fold_ensemble"]
         out.append(f"mean of the 4 fold models' predictions: mean r {e['mean_r']:.3f}, R2 {e['r2']:.3f}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -156,10 +157,40 @@ def _index(keys) -> np.ndarray:
     return np.unique(np.asarray(keys), return_inverse=True)[1].astype(np.int64)
 
 
+def _score_key(path: Path) -> Optional[bytes]:
+    """What a score says, independent of where it sits: its notes in reading order as
+    (pitch, onset step from the first note at 10 ms, duration at 10 ms)."""
+    from ..midi import read_midi
+
+    n = read_midi(path).notes
+    if not len(n):
+        return None
+    o = np.lexsort((n["pitch"], np.round(n["onset"], 2)))
+    on = np.round((n["onset"][o] - n["onset"].min()) * 100).astype(np.int64)
+    dur = np.round((n["offset"][o] - n["onset"][o]) * 100).astype(np.int64)
+    return np.stack([n["pitch"][o].astype(np.int64), on, dur], 1).tobytes()
+
+
+def repeated_passages(data: PercePiano) -> list[set[str]]:
+    """Excerpts of one piece whose scores are the same music (a repeat under another
+    segment number), found by comparing the scores in ``score_midi/``; each set has 2+."""
+    from ..align import score_for_segment
+
+    by_music: dict[tuple[str, bytes], set[str]] = {}
+    for name, seg in zip(data.names, data.segments):
+        path = score_for_segment(data.root, name)
+        key = _score_key(path) if path is not None else None
+        if key is not None:
+            by_music.setdefault((f"{seg.piece}_{seg.bars}", key), set()).add(seg.excerpt)
+    return [g for g in by_music.values() if len(g) > 1]
+
+
 def _take_groups(data: PercePiano, k: int = 16) -> np.ndarray:
-    """Group ids joining excerpts that share music: an 8-bar segment whose first
-    ``k`` pitches occur, in order, inside a 16-bar segment of the same piece and
-    player comes from the same take, so both excerpts get one group (union-find)."""
+    """Group ids joining excerpts that share music (union-find): an 8-bar segment whose
+    first ``k`` pitches occur, in order, inside a 16-bar segment of the same piece and
+    player comes from the same take; and excerpts whose scores are the same music
+    (:func:`repeated_passages`) are one passage. A grouped split keeps each group on
+    one side."""
     from ..midi import read_midi
 
     exc = data.excerpts
@@ -194,4 +225,8 @@ def _take_groups(data: PercePiano, k: int = 16) -> np.ndarray:
                 head = pitch_seq(j)[:k]
                 if len(head) == k and bool((win == head).all(1).any()):
                     parent[find(exc[j])] = find(exc[i])
+    for same in repeated_passages(data):
+        first, *rest = sorted(same)
+        for e in rest:
+            parent[find(e)] = find(first)
     return _index([find(e) for e in exc])

@@ -238,7 +238,7 @@ def assess_cv(args) -> int:
     from ..assessment.data import load_percepiano
 
     res = run_cv(args.model, args.protocol, data=load_percepiano(args.data), seed=args.seed, seeds=args.seeds,
-                 bootstrap=args.bootstrap, progress=True)
+                 bootstrap=args.bootstrap, progress=True, score=args.score)
     if args.out:
         from ..utils import write_json_atomic
 

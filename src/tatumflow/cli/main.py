@@ -109,7 +109,8 @@ COMMANDS = {
         ("--plot", dict(type=OUT_FILE, help="write a bar chart PNG of the ratings")),
         ("--model", dict(type=IN_FILE, help="an assessor .npz (default: the shipped one)"))]),
     "assess-cv": (C.assess_cv, "train and score an assessor under an evaluation protocol (PercePiano)", [
-        ("--protocol", dict(required=True, choices=["excerpt", "player", "paper-performer", "paper-piece"])),
+        ("--protocol", dict(required=True, choices=["excerpt", "player", "piece", "paper-performer", "paper-piece"])),
+        ("--score", dict(FLAG, help="add the score-relative features (each segment aligned to its score)")),
         ("--model", dict(default="extra-trees", help="mean, ridge, random-forest, extra-trees, extra-trees-compact, "
                          "note-transformer, ast, ast-ssast, hybrid, hybrid-ast, hand-mlp; 'a+b' averages")),
         ("--data", dict(type=IN_DIR, help="the PercePiano folder (default: ../shared/data/percepiano)")),

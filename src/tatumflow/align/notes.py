@@ -1,0 +1,176 @@
+"""Performance-to-score alignment at the note level (symbolic, numpy only).
+
+Both note lists are put in reading order (onset clusters, then pitch: chord notes
+struck within 50 ms count as one chord, so a rolled or asynchronous chord keeps
+the score's order). A Needleman-Wunsch alignment (monotone: no crossing
+matches) then pairs them, where a pitch mismatch costs 1 (a wrong note) and
+skipping a note 0.6 (a missing note, or an extra one: an ornament, a repeated
+key). A second pass adds a timing term measured against the tempo map of the
+first pass, so repeated figures are matched where they are played, not
+wherever the pitches fit.
+
+Each row of the dynamic program is computed at once: the left-to-right
+dependency ``D[i, j] = min(T[j], D[i, j-1] + gap)`` is a running minimum of
+``T[k] - gap k`` (``numpy.minimum.accumulate``), so a segment of a few hundred
+notes aligns in milliseconds.
+
+From the matched notes come a tempo curve (performed time of each score chord,
+and the local tempo ratio between chords) and per-note deviations from it:
+onset (against the local beat), velocity (against the score's), articulation
+(played over written duration, at the local tempo) and chord asynchrony.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..performance import Performance
+
+CHORD_GAP = 0.05     # seconds: performed notes closer than this are one chord
+SUB = 1.0            # cost of pairing two different pitches (a wrong note)
+GAP = 0.6            # cost of a score note not played, or a played note not in the score
+TIME_WEIGHT = 0.5    # second pass: cost per second of distance from the first pass's tempo map (capped)
+
+
+def _reading_order(onset: np.ndarray, pitch: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices in reading order (chords in time, each from low to high) and each note's chord id."""
+    o = np.argsort(onset, kind="stable")
+    on = onset[o]
+    chord = np.cumsum(np.concatenate(([True], np.diff(on) > gap))) - 1 if len(on) else np.zeros(0, np.int64)
+    within = np.lexsort((pitch[o], chord))
+    return o[within], chord[within]
+
+
+def _dp(cost: np.ndarray, gap: float) -> np.ndarray:
+    """Monotone alignment of a (N, M) substitution-cost matrix: (K, 2) diagonal moves (i, j)."""
+    n, m = cost.shape
+    D = np.empty((n + 1, m + 1), np.float64)
+    D[0] = gap * np.arange(m + 1)
+    move = np.zeros((n + 1, m + 1), np.int8)  # 0 diag, 1 up (score note unplayed), 2 left (extra note)
+    move[0, 1:] = 2
+    ramp = gap * np.arange(m + 1)
+    for i in range(1, n + 1):
+        diag = D[i - 1, :-1] + cost[i - 1]
+        up = D[i - 1, 1:] + gap
+        best = np.minimum(diag, up)
+        t = np.concatenate(([D[i - 1, 0] + gap], best))
+        row = ramp + np.minimum.accumulate(t - ramp)
+        D[i] = row
+        mv = np.where(diag <= up, 0, 1).astype(np.int8)
+        move[i, 0] = 1
+        move[i, 1:] = np.where(row[1:] < best - 1e-12, 2, mv)
+    pairs = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        mv = move[i, j]
+        if mv == 0:
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif mv == 1:
+            i -= 1
+        else:
+            j -= 1
+    return np.array(pairs[::-1], np.int64).reshape(-1, 2)
+
+
+@dataclass
+class Alignment:
+    """Matched notes of a performance and its score, and what follows from them."""
+
+    score: np.ndarray        # score notes in reading order (structured, Performance dtype)
+    perf: np.ndarray         # performed notes in reading order
+    score_chord: np.ndarray  # (n_score,) chord id of each score note
+    pairs: np.ndarray        # (K, 2) indices (score, perf) of notes paired with the same pitch
+    wrong: int               # pairs of different pitches (wrong notes)
+
+    @property
+    def match_rate(self) -> float:
+        """Share of the score's notes played (with the right pitch)."""
+        return len(self.pairs) / max(len(self.score), 1)
+
+    @property
+    def extra_rate(self) -> float:
+        """Share of the performed notes that are not in the score."""
+        return 1.0 - len(self.pairs) / max(len(self.perf), 1)
+
+    def tempo_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(score time, performed time) of each score chord with a matched note, monotone
+        (a chord played before the one written before it is left out)."""
+        if not len(self.pairs):
+            return np.zeros(0), np.zeros(0)
+        s, p = self.pairs[:, 0], self.pairs[:, 1]
+        chord = self.score_chord[s]
+        uniq, inv = np.unique(chord, return_inverse=True)
+        st = np.bincount(inv, self.score["onset"][s]) / np.bincount(inv)
+        pt = np.array([np.median(self.perf["onset"][p][inv == k]) for k in range(len(uniq))])
+        keep = pt >= np.maximum.accumulate(pt)  # drop chords that run backwards
+        return st[keep], pt[keep]
+
+    def deviations(self) -> dict[str, np.ndarray]:
+        """Per matched note: ``onset`` (s, from the local beat: the tempo curve smoothed over
+        neighbouring chords), ``velocity`` (performed - written), ``articulation``
+        (log2 of played / written duration at the local tempo), and ``tempo_ratio``
+        (log2 performed / written time between neighbouring chords, per chord)."""
+        st, pt = self.tempo_curve()
+        if len(st) < 3:
+            z = np.zeros(0)
+            return {"onset": z, "velocity": z, "articulation": z, "tempo_ratio": z}
+        s, p = self.pairs[:, 0], self.pairs[:, 1]
+        son, pon = self.score["onset"][s], self.perf["onset"][p]
+        # the local beat: performed time predicted from the two chords on each side
+        k = np.clip(np.searchsorted(st, son), 2, len(st) - 2)
+        lo, hi = st[k - 2], st[np.minimum(k + 1, len(st) - 1)]
+        plo, phi = pt[k - 2], pt[np.minimum(k + 1, len(st) - 1)]
+        slope = np.where(hi > lo, (phi - plo) / np.maximum(hi - lo, 1e-6), 1.0)
+        beat = plo + (son - lo) * slope
+        ratio = np.diff(pt) / np.maximum(np.diff(st), 1e-6)
+        wdur = np.maximum(self.score["offset"][s] - son, 1e-3)
+        pdur = np.maximum(self.perf["offset"][p] - pon, 1e-3)
+        return {"onset": pon - beat,
+                "velocity": self.perf["velocity"][p].astype(float) - self.score["velocity"][s].astype(float),
+                "articulation": np.log2(pdur / (wdur * np.clip(slope, 0.25, 4.0))),
+                "tempo_ratio": np.log2(np.clip(ratio, 1 / 16, 16))}
+
+    def chord_asynchrony(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per written chord with 2+ matched notes: the spread of its performed onsets (s)
+        and how far its top note leads the others (s, > 0: the melody comes first)."""
+        s, p = self.pairs[:, 0], self.pairs[:, 1]
+        if not len(s):
+            return np.zeros(0), np.zeros(0)
+        chord = self.score_chord[s]
+        order = np.argsort(chord, kind="stable")
+        chord, s, p = chord[order], s[order], p[order]
+        starts = np.flatnonzero(np.concatenate(([True], np.diff(chord) > 0)))
+        sizes = np.diff(np.append(starts, len(chord)))
+        on = self.perf["onset"][p]
+        pitch = self.score["pitch"][s]
+        spread, lead = [], []
+        for a, n in zip(starts[sizes > 1], sizes[sizes > 1]):
+            o, pi = on[a:a + n], pitch[a:a + n]
+            top = int(np.argmax(pi))
+            spread.append(o.max() - o.min())
+            lead.append(np.delete(o, top).mean() - o[top])
+        return np.array(spread), np.array(lead)
+
+
+def align(performance: Performance, score: Performance) -> Alignment:
+    """Align a performance to its score (see the module's docstring)."""
+    pn, sn = performance.notes, score.notes
+    so, s_chord = _reading_order(sn["onset"], sn["pitch"], 1e-3)
+    po, _ = _reading_order(pn["onset"], pn["pitch"], CHORD_GAP)
+    S, P = sn[so], pn[po]
+    if not len(S) or not len(P):
+        return Alignment(S, P, s_chord, np.zeros((0, 2), np.int64), 0)
+    mismatch = (S["pitch"][:, None] != P["pitch"][None, :]).astype(np.float64) * SUB
+    pairs = _dp(mismatch, GAP)
+    same = S["pitch"][pairs[:, 0]] == P["pitch"][pairs[:, 1]]
+    first = Alignment(S, P, s_chord, pairs[same], int((~same).sum()))
+    st, pt = first.tempo_curve()
+    if len(st) >= 2:  # second pass: where each written note should sound by the first tempo map
+        expected = np.interp(S["onset"], st, pt)
+        dt = np.minimum(np.abs(expected[:, None] - P["onset"][None, :]), 2.0)
+        pairs = _dp(mismatch + TIME_WEIGHT * dt, GAP)
+        same = S["pitch"][pairs[:, 0]] == P["pitch"][pairs[:, 1]]
+    return Alignment(S, P, s_chord, pairs[same], int((~same).sum()))

@@ -1,0 +1,101 @@
+"""Performance-to-score alignment: robust to wrong, missing and extra notes, tempo and rubato;
+the deviations it reports are the ones put in."""
+
+import numpy as np
+import pytest
+
+from tatumflow import Performance
+from tatumflow.align import SCORE_FEATURE_NAMES, align, score_features
+
+
+def score_piece(rng, n_chords=60):
+    """A score: a melody over chords, 0.5 s per chord at its own tempo."""
+    on, off, pitch, vel = [], [], [], []
+    for c in range(n_chords):
+        t = 0.5 * c
+        for p in sorted({int(rng.integers(40, 56)), int(rng.integers(56, 70)), int(rng.integers(72, 84))}):
+            on.append(t), off.append(t + 0.45), pitch.append(p), vel.append(64)
+    return Performance.from_arrays(on, off, pitch, vel)
+
+
+def perform(score, rng, *, stretch=1.25, jitter=0.015, drop=0, extra=0, wrong=0):
+    """Play the score: slower by ``stretch`` with rubato, jittered; drop, add and miss-hit notes.
+    Returns the performance and, per performed note, the index of its score note (-1: extra)."""
+    n = score.notes
+    t = n["onset"] * stretch + 0.15 * np.sin(n["onset"] / 3.0)  # tempo varies along the piece
+    on = t + rng.normal(0, jitter, len(n))
+    keep = np.ones(len(n), bool)
+    keep[rng.choice(len(n), drop, replace=False)] = False
+    pitch = n["pitch"].copy()
+    bad = rng.choice(np.flatnonzero(keep), wrong, replace=False)
+    pitch[bad] += 1
+    src = np.flatnonzero(keep)
+    ons, offs, pits = list(on[keep]), list(on[keep] + 0.4 * stretch), list(pitch[keep])
+    vel = list(np.clip(n["velocity"][keep] + 10, 1, 127))
+    origin = list(np.where(np.isin(src, bad), -2, src))
+    for k in range(extra):  # grace notes a semitone off, just before a score note
+        j = int(rng.integers(0, len(src)))
+        ons.append(on[src[j]] - 0.06), offs.append(on[src[j]] - 0.01), pits.append(int(pitch[src[j]]) + 2)
+        vel.append(50), origin.append(-1)
+    perf = Performance.from_arrays(ons, offs, pits, vel)
+    order = np.lexsort((pits, ons))
+    return perf, np.array(origin)[order]
+
+
+def test_identity():
+    s = score_piece(np.random.default_rng(0))
+    a = align(s, s)
+    assert a.match_rate == 1.0 and a.extra_rate == 0.0 and a.wrong == 0
+    d = a.deviations()
+    assert np.allclose(d["onset"], 0, atol=1e-9) and np.allclose(d["velocity"], 0)
+    assert np.allclose(d["tempo_ratio"], 0, atol=1e-9) and np.allclose(d["articulation"], 0, atol=1e-9)
+
+
+def test_robust_to_wrong_missing_and_extra_notes_and_rubato():
+    rng = np.random.default_rng(1)
+    s = score_piece(rng)
+    perf, origin = perform(s, rng, drop=12, extra=15, wrong=4)
+    a = align(perf, s)
+    n = len(s)
+    assert a.match_rate == pytest.approx((n - 12 - 4) / n, abs=0.02)
+    assert a.extra_rate == pytest.approx(1 - (n - 16) / len(perf), abs=0.02)
+    # each pair joins a performed note to the score note it came from
+    src = s.notes[np.lexsort((s.notes["pitch"], s.notes["onset"]))]
+    perf_sorted = perf.notes[np.lexsort((perf.notes["pitch"], perf.notes["onset"]))]
+    ok = 0
+    for i, j in a.pairs:
+        k = np.flatnonzero((perf_sorted["onset"] == a.perf["onset"][j]) & (perf_sorted["pitch"] == a.perf["pitch"][j]))
+        ok += origin[k[0]] >= 0 and src[origin[k[0]]]["onset"] == a.score["onset"][i] \
+            and src[origin[k[0]]]["pitch"] == a.score["pitch"][i]
+    assert ok / len(a.pairs) > 0.98
+    d = a.deviations()
+    st, pt = a.tempo_curve()
+    assert np.median(np.diff(pt) / np.diff(st)) == pytest.approx(1.25, rel=0.08)  # the stretch
+    assert np.median(d["velocity"]) == pytest.approx(10, abs=0.5)
+    assert 0.008 < np.std(d["onset"]) < 0.03  # the jitter (15 ms), not the tempo
+
+
+def test_chord_asynchrony_and_melody_lead():
+    on, off, pitch = [], [], []
+    for c in range(10):
+        for p in (48, 60, 72):
+            on.append(c * 0.5), off.append(c * 0.5 + 0.4), pitch.append(p)
+    s = Performance.from_arrays(on, off, pitch, [64] * 30)
+    lead = np.where(np.array(pitch) == 72, -0.03, 0.0)  # the melody 30 ms ahead of its chord
+    p = Performance.from_arrays(np.array(on) + lead + 0.03, np.array(off) + 0.03, pitch, [64] * 30)
+    spread, melody = align(p, s).chord_asynchrony()
+    assert np.allclose(spread, 0.03, atol=1e-6) and np.allclose(melody, 0.03, atol=1e-6)
+    f = dict(zip(SCORE_FEATURE_NAMES, score_features(p, s)))
+    assert f["score/melody_lead_ms"] == pytest.approx(30, abs=0.1) and f["score/match_rate"] == 1.0
+
+
+def test_score_features_see_what_was_changed():
+    rng = np.random.default_rng(2)
+    s = score_piece(rng)
+    steady, _ = perform(s, np.random.default_rng(3), stretch=1.0, jitter=0.005)
+    loose, _ = perform(s, np.random.default_rng(3), stretch=1.0, jitter=0.05)
+    a = dict(zip(SCORE_FEATURE_NAMES, score_features(steady, s)))
+    b = dict(zip(SCORE_FEATURE_NAMES, score_features(loose, s)))
+    assert b["score/onset_dev_std_ms"] > 3 * a["score/onset_dev_std_ms"]
+    assert a["score/velocity_dev_mean"] == pytest.approx(10, abs=0.5)
+    assert len(score_features(steady, s)) == len(SCORE_FEATURE_NAMES)
