@@ -114,18 +114,19 @@ def test_exported_forest_equals_sklearn(tmp_path):
     assert back.meta == {"model": "test"}
 
 
-def test_the_build_script_reproduces_the_shipped_assessor(percepiano_midi, tmp_path):
+@pytest.mark.parametrize("flags", [[], ["--score"]])
+def test_the_build_script_reproduces_the_shipped_assessor(percepiano_midi, tmp_path, flags):
     import subprocess
     import sys
 
-    from tatumflow.assessment.shipped import DEFAULT_MODEL
+    from tatumflow.assessment.shipped import DEFAULT_MODEL, SCORE_MODEL
 
     repo = Path(__file__).resolve().parents[2]
     out = tmp_path / "rebuilt.npz"
     r = subprocess.run([sys.executable, str(repo / "scripts" / "build_assessor.py"), str(out), "--data",
-                        str(percepiano_midi.parent)], capture_output=True, text=True)
+                        str(percepiano_midi.parent), *flags], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert out.read_bytes() == DEFAULT_MODEL.read_bytes()
+    assert out.read_bytes() == (SCORE_MODEL if flags else DEFAULT_MODEL).read_bytes()
 
 
 def test_shipped_assessor_fits_these_features():
@@ -263,3 +264,36 @@ def test_repeated_passages_are_found_in_the_scores_and_never_split(tmp_path):
         assert shared_music(d, excerpt_protocol(d, k=k))["sharing_music_with_training"] == 0
     pp = piece_protocol(d)
     assert len(pp.folds) == 2 and all(len(set(d.pieces[f.test])) == 1 for f in pp.folds)
+
+
+def test_assess_with_a_score_uses_the_score_aware_assessor(tmp_path, capsys):
+    from tatumflow import Performance
+
+    rng = np.random.default_rng(8)
+    on = np.arange(40) * 0.3
+    pitch = rng.integers(50, 80, 40)
+    score = write_midi(Performance.from_arrays(on, on + 0.25, pitch, [64] * 40), tmp_path / "score.mid")
+    played = on * 1.1 + rng.normal(0, 0.02, 40)
+    take = write_midi(Performance.from_arrays(played, played + 0.2, pitch, rng.integers(50, 90, 40)),
+                      tmp_path / "take.mid")
+    assert main(["assess", str(take), "--score", str(score), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["model"]["score_aware"] is True and len(rep["results"][0]["ratings"]) == 19
+    from tatumflow.assessment.shipped import SCORE_MODEL
+
+    assert main(["assess", str(take), "--model", str(SCORE_MODEL)]) == 2  # it needs the score
+    assert "give --score" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
+def test_rater_ceiling_and_the_published_splits_leak():
+    from tatumflow.assessment.data import load_percepiano, rater_ceiling
+    from tatumflow.assessment.protocols import get_protocol, shared_music
+
+    c = rater_ceiling(DATA / "percepiano", splits=10)
+    assert c["segments"] == 1202 and 0.85 < c["mean_r"] < 0.92 and 0.70 < c["within_excerpt_r"] < 0.80
+    d = load_percepiano(DATA / "percepiano")
+    assert shared_music(d, get_protocol("excerpt", d))["sharing_music_with_training"] == 0
+    assert shared_music(d, get_protocol("piece", d))["sharing_music_with_training"] == 0
+    leak = shared_music(d, get_protocol("paper-piece", d))
+    assert leak["sharing_music_with_training"] > 50 and leak["test_segments"] > 150

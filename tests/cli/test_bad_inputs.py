@@ -204,6 +204,8 @@ CASES = {
         ("assess {midi} --plot {dir}", "argument --plot: {dir}: is a folder"),
         ("assess {midi} --model {judge}", "not an assessor file"),
         ("assess {midi} --model {dir}", "argument --model: {dir}: is a folder"),
+        ("assess {midi} --score {missing}", "argument --score: {missing}: no such file"),
+        ("assess {midi} --score {text}", "not a MIDI file"),
     ],
     "assess-cv": [
         ("assess-cv --protocol excerpt --bootstrap -1", "argument --bootstrap: -1 is out of range"),

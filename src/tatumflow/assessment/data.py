@@ -230,3 +230,65 @@ def _take_groups(data: PercePiano, k: int = 16) -> np.ndarray:
         for e in rest:
             parent[find(e)] = find(first)
     return _index([find(e) for e in exc])
+
+
+RAW_RATINGS = "total_2rounds.csv"
+
+
+def rater_ceiling(root: "str | Path | None" = None, *, splits: int = 50, seed: int = 0) -> dict:
+    """How well the raters agree with themselves, and what that allows a model.
+
+    Split each segment's raters in two random halves, correlate the two halves'
+    mean ratings across segments (per dimension, and within excerpt: across the
+    performances of one passage) and step the correlation up to the whole panel
+    (Spearman-Brown, 2r / (1 + r)): the *reliability* of the panel's mean, averaged
+    over ``splits`` random splits. A model that knew the true ratings would
+    correlate with the panel's mean at sqrt(reliability): the *ceiling* reported
+    for mean r and within-excerpt r."""
+    import csv
+
+    from .metrics import pearson_per_dim, within_group_r
+
+    root = Path(root) if root is not None else default_root()
+    path = root / RAW_RATINGS
+    if not path.is_file():
+        raise PercePianoError(f"{root}: no {RAW_RATINGS} (the raw ratings)")
+    by_seg: dict[str, list[list[float]]] = {}
+    with open(path, newline="") as fh:
+        rows = csv.reader(fh)
+        head = next(rows)
+        # the 19 dimensions are the first 19 questions, in label order; a 20th question
+        # (Question_9_2_1, mostly empty) is not one of them
+        q = [i for i, h in enumerate(head) if h.startswith("Question_")][:N_DIMS]
+        if len(q) != N_DIMS:
+            raise PercePianoError(f"{path}: expected {N_DIMS} question columns, found {len(q)}")
+        f = head.index("filename")
+        for r in rows:
+            try:
+                vals = [float(r[i]) for i in q]
+            except (ValueError, IndexError):
+                continue
+            by_seg.setdefault(Path(r[f]).stem, []).append(vals)
+    names = sorted(n for n, v in by_seg.items() if len(v) >= 2)
+    ratings = [np.array(by_seg[n]) for n in names]
+    excerpts = np.array([parse_name(n).excerpt for n in names])
+    rng = np.random.default_rng(seed)
+    r_all, r_within = [], []
+    for _ in range(splits):
+        a, b = [], []
+        for m in ratings:
+            perm = rng.permutation(len(m))
+            h = len(m) // 2
+            a.append(m[perm[:h]].mean(0))
+            b.append(m[perm[h:]].mean(0))
+        a, b = np.array(a), np.array(b)
+        r_all.append(pearson_per_dim(a, b))
+        r_within.append(within_group_r(a, b, excerpts))
+    sb = lambda r: 2 * r / (1 + r)  # noqa: E731
+    rel, rel_w = sb(np.mean(r_all, 0)), sb(np.nanmean(r_within, 0))
+    ceil, ceil_w = np.sqrt(np.clip(rel, 0, 1)), np.sqrt(np.clip(rel_w, 0, 1))
+    return {"segments": len(names), "raters_per_segment": float(np.mean([len(m) for m in ratings])),
+            "splits": splits, "reliability": {"mean_r": float(rel.mean()), "within_excerpt_r": float(np.nanmean(rel_w))},
+            "mean_r": float(ceil.mean()), "within_excerpt_r": float(np.nanmean(ceil_w)),
+            "per_dim": {"r": ceil.tolist(), "within_excerpt_r": ceil_w.tolist(),
+                        "reliability": rel.tolist(), "reliability_within": rel_w.tolist()}}

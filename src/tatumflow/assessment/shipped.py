@@ -19,6 +19,8 @@ from ..performance import Performance
 from .data import DIMENSIONS
 
 DEFAULT_MODEL = Path(__file__).with_name("default_assessor.npz")
+#: The score-aware assessor: also reads how the performance deviates from its score.
+SCORE_MODEL = Path(__file__).with_name("score_assessor.npz")
 
 
 class AssessorError(TatumFlowError):
@@ -115,19 +117,22 @@ def ratings_table(ratings: np.ndarray) -> list[dict[str, float]]:
     return [{d: float(7.0 * v) for d, v in zip(DIMENSIONS, row)} for row in ratings]
 
 
-def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progress: bool = False) -> ForestAssessor:
-    """Train the assessor the package ships (``extra-trees-compact`` on every labelled
-    PercePiano segment) and write it to ``out`` (``scripts/build_assessor.py``)."""
+def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progress: bool = False,
+                           score: bool = False) -> ForestAssessor:
+    """Train an assessor the package ships (``extra-trees-compact`` on every labelled
+    PercePiano segment; with ``score``, on the score-relative features too) and write
+    it to ``out`` (``scripts/build_assessor.py``)."""
     from .baselines import SklearnModel
     from .cv import FEATURE_VERSION, feature_matrix
     from .data import load_percepiano
 
     data = load_percepiano(root)
-    X, names = feature_matrix(data, progress=progress)
+    X, names = feature_matrix(data, progress=progress, score=score)
     m = SklearnModel("extra-trees-compact", seed).fit(X, data.ratings)
     fa = ForestAssessor.from_sklearn(m.model_, names, {
         "model": "extra-trees-compact", "trained_on": "PercePiano, all 1,189 labelled segments",
-        "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT"})
+        "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT",
+        **({"score_aware": True} if score else {})})
     fa.save(out)
     return fa
 
@@ -222,14 +227,29 @@ def rate(perf: Performance, fa: "ForestAssessor | None" = None) -> dict:
             "warnings": domain_warnings(perf)}
 
 
-def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = None, *, on_skip=None) -> dict:
-    """Rate MIDI files with an assessor (default: the shipped one). A file that cannot
-    be read or rated (no notes, too few) is listed under ``failed`` with the reason
-    (``on_skip(message)`` is told of each) and the others are rated."""
+def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = None, *,
+                 score: "str | Path | None" = None, on_skip=None) -> dict:
+    """Rate MIDI files with an assessor: the shipped score-free one, or with ``score``
+    (MIDI or MusicXML: what was played from) the score-aware one, which also reads how
+    each performance deviates from the score. A file that cannot be read or rated (no
+    notes, too few) is listed under ``failed`` with the reason (``on_skip(message)`` is
+    told of each) and the others are rated."""
     from ..midi import read_midi
     from .features import performance_features
 
-    fa = ForestAssessor.load(model or DEFAULT_MODEL)
+    fa = ForestAssessor.load(model or (SCORE_MODEL if score else DEFAULT_MODEL))
+    aware = bool(fa.meta.get("score_aware"))
+    if aware and score is None:
+        raise AssessorError(f"{model}: this assessor reads the score too: give --score FILE")
+    if score is not None and not aware:
+        raise AssessorError(f"{model}: this assessor does not read scores; drop --score or use a score-aware one")
+    score_perf = None
+    if score is not None:
+        from ..midi.score import read_score
+
+        score_perf = read_score(score)
+        if not len(score_perf):
+            raise AssessorError(f"{score}: the score has no notes")
     rows, names, failed, warnings = [], [], [], []
     for f in files:
         try:
@@ -238,6 +258,11 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
                 raise AssessorError(f"{f}: {'no notes' if not len(perf) else f'too few notes ({len(perf)})'} "
                                     f"to rate (needs {MIN_NOTES_TO_RATE})")
             X, feat_names = performance_features([perf])
+            if score_perf is not None:
+                from ..align import SCORE_FEATURE_NAMES, score_features
+
+                X = np.concatenate([X, score_features(perf, score_perf)[None]], axis=1)
+                feat_names = feat_names + list(SCORE_FEATURE_NAMES)
         except Exception as exc:  # one file never stops the batch; say what happened to it
             failed.append({"file": str(f), "error": str(exc) if isinstance(exc, TatumFlowError)
                            else f"{f}: {type(exc).__name__}: {exc}"})

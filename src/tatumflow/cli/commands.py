@@ -221,7 +221,7 @@ def live(args) -> int:
 def assess(args) -> int:
     from ..assessment.shipped import assess_files, format_ratings, plot_ratings
 
-    rep = assess_files(args.files, args.model, on_skip=lambda e: print(f"tatumflow assess: skipped {e}",
+    rep = assess_files(args.files, args.model, score=args.score, on_skip=lambda e: print(f"tatumflow assess: skipped {e}",
                                                                        file=sys.stderr))
     ratings = rep.pop("ratings")
     print(json.dumps(rep, indent=2) if args.json else format_ratings(rep["results"]))

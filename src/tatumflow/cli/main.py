@@ -107,6 +107,8 @@ COMMANDS = {
     "assess": (C.assess, "predict the 19 perceptual ratings (PercePiano, 1..7) of MIDI performances", [
         ("files", dict(nargs="+", type=Path)), ("--json", dict(FLAG, help="print JSON instead of tables")),
         ("--plot", dict(type=OUT_FILE, help="write a bar chart PNG of the ratings")),
+        ("--score", dict(type=IN_FILE, help="the score played from (MIDI or MusicXML): rate with the score-aware "
+                                            "assessor, which reads the deviations from it")),
         ("--model", dict(type=IN_FILE, help="an assessor .npz (default: the shipped one)"))]),
     "assess-cv": (C.assess_cv, "train and score an assessor under an evaluation protocol (PercePiano)", [
         ("--protocol", dict(required=True, choices=["excerpt", "player", "piece", "paper-performer", "paper-piece"])),
