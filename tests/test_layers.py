@@ -100,7 +100,7 @@ def test_every_family_folder_is_registered():
 def test_symbolic_layers_import_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import tatumflow, tatumflow.performance, tatumflow.midi, tatumflow.tokenizer, tatumflow.features, "
-            "tatumflow.features.chords, tatumflow.evaluation, tatumflow.corpus, tatumflow.data.store, "
+            "tatumflow.features.chords, tatumflow.evaluation, tatumflow.corpus, tatumflow.data.store, tatumflow.align, "
             "tatumflow.data.stats, tatumflow.tokenizer.ids\n"
             "assert 'torch' not in {m.split('.')[0] for m in sys.modules if sys.modules[m] is not None}\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

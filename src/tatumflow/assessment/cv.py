@@ -10,7 +10,7 @@ import numpy as np
 
 from .data import DIMENSIONS, PercePiano, PercePianoError, load_percepiano
 from .metrics import bootstrap_ci, scores
-from .protocols import get_protocol, shared_music
+from .protocols import HOLDS_OUT_MUSIC, get_protocol, shared_music
 
 FEATURE_VERSION = 1
 
@@ -240,7 +240,8 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         ci["kind"] = "range over the 4 fold models"
     imp = np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
     analysis = error_analysis(data, pred, np.isfinite(pred[:, 0]), imp, feat_names)
-    analysis["shared_music"] = shared_music(data, proto)
+    if protocol in HOLDS_OUT_MUSIC:
+        analysis["shared_music"] = shared_music(data, proto)
     name = (model if seeds == 1 else f"{model} x{seeds} seeds") + (" +score" if score else "")
     return CVResult(name, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)
 

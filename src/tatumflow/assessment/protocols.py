@@ -26,6 +26,9 @@ import numpy as np
 from .data import PercePiano
 
 PROTOCOLS = ("excerpt", "player", "piece", "paper-performer", "paper-piece")
+#: Protocols meant to test on music the model never heard (the performer splits test
+#: new players on music heard in training, by design).
+HOLDS_OUT_MUSIC = ("excerpt", "piece", "paper-piece")
 BEETHOVEN_PLAYERS = [1, 2, 3, 4, 7, 11, 14, 18, 19, 22, 24, 26]
 
 
