@@ -14,25 +14,15 @@ timing error p99 <= 10 ms.
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from tatumflow.pretrained import load_model
-from tatumflow.server.live import LiveSession, Message
+from tatumflow.server.live import LiveSession, Message, StandInPort
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class StandInPort:
-    def __init__(self):
-        self.got, self.lock = [], threading.Lock()
-
-    def send(self, msg):
-        with self.lock:
-            self.got.append((time.perf_counter(), msg))
 
 
 def bench(model_ref: str, phrases: int, silence: float, answer: float) -> dict:

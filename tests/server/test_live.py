@@ -1,7 +1,6 @@
 """Live call-and-response on stand-in ports: phrases end on a pause or after N bars, the
 answer continues what was just played, in time, and the next phrase replaces it."""
 
-import threading
 import time
 
 import numpy as np
@@ -10,20 +9,9 @@ import pytest
 from conftest import REPO
 from tatumflow.cli.main import main
 from tatumflow.pretrained import load_model
-from tatumflow.server.live import LiveSession, Message
+from tatumflow.server.live import LiveSession, Message, StandInPort
 
 FIX = REPO / "tests" / "fixtures"
-
-
-class StandInPort:
-    """An output port that keeps what it was sent, with the time."""
-
-    def __init__(self):
-        self.got, self.lock = [], threading.Lock()
-
-    def send(self, msg):
-        with self.lock:
-            self.got.append((time.perf_counter(), msg))
 
 
 def play(session, notes, start):

@@ -67,6 +67,21 @@ def open_ports(in_name: Optional[str], out_name: Optional[str]):
     return inp, out
 
 
+class StandInPort:
+    """An output port that keeps what it is sent, with the time it was sent: to test or
+    measure a session where there is no MIDI system."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
+        self.got, self.clock, self.lock = [], clock, threading.Lock()
+
+    def send(self, msg) -> None:
+        with self.lock:
+            self.got.append((self.clock(), msg))
+
+    def close(self) -> None:
+        pass
+
+
 class Message:
     """A plain note message (what the session sends; mido-compatible attributes)."""
 
@@ -333,4 +348,5 @@ def run_live(model_ref: str, *, in_port: Optional[str], out_port: Optional[str],
          f"timing error p99 {st['jitter_ms']['p99']:.1f} ms")
 
 
-__all__ = ["LiveSession", "Scheduler", "answer_notes", "open_ports", "run_live", "LiveError", "Message"]
+__all__ = ["LiveSession", "Scheduler", "answer_notes", "open_ports", "run_live", "LiveError", "Message",
+           "StandInPort"]
