@@ -225,7 +225,7 @@ class Jobs:
         return job
 
     def _run(self, job: Job, argv: list[str], out_dir: Path) -> None:
-        job.status, job.stage = "running", "loading the model"
+        job.status, job.stage = "running", "loading the model and generating"
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PYTHONUNBUFFERED="1")
         job.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     start_new_session=True, env=env)
@@ -233,7 +233,7 @@ class Jobs:
             line = line.strip().replace(str(out_dir) + os.sep, "")
             if line and "it/s]" not in line:
                 job.log.append(line)
-                job.stage = "generating"
+                job.stage = "writing results"
         rc = job.proc.wait()
         job.ended = time.time()
         if job.status == "cancelled":
