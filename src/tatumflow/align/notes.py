@@ -12,7 +12,9 @@ wherever the pitches fit.
 Each row of the dynamic program is computed at once: the left-to-right
 dependency ``D[i, j] = min(T[j], D[i, j-1] + gap)`` is a running minimum of
 ``T[k] - gap k`` (``numpy.minimum.accumulate``), so a segment of a few hundred
-notes aligns in milliseconds.
+notes aligns in milliseconds. Costs are made row by row and only the move taken
+in each cell is kept (one byte): a 10-minute piece of 5,700 notes against its
+score needs ~33 MB.
 
 From the matched notes come a tempo curve (performed time of each score chord,
 and the local tempo ratio between chords) and per-note deviations from it:
@@ -23,6 +25,7 @@ onset (against the local beat), velocity (against the score's), articulation
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -43,24 +46,23 @@ def _reading_order(onset: np.ndarray, pitch: np.ndarray, gap: float) -> tuple[np
     return o[within], chord[within]
 
 
-def _dp(cost: np.ndarray, gap: float) -> np.ndarray:
-    """Monotone alignment of a (N, M) substitution-cost matrix: (K, 2) diagonal moves (i, j)."""
-    n, m = cost.shape
-    D = np.empty((n + 1, m + 1), np.float64)
-    D[0] = gap * np.arange(m + 1)
-    move = np.zeros((n + 1, m + 1), np.int8)  # 0 diag, 1 up (score note unplayed), 2 left (extra note)
-    move[0, 1:] = 2
+def _dp(n: int, m: int, row_cost: Callable[[int], np.ndarray], gap: float) -> np.ndarray:
+    """Monotone alignment where ``row_cost(i)`` is the (M,) cost of pairing score note ``i``
+    with each performed note: (K, 2) diagonal moves (i, j). Only two rows of costs and one
+    byte per cell (the move taken) are kept: memory is n x m bytes."""
+    prev = gap * np.arange(m + 1, dtype=np.float64)
+    move = np.empty((n + 1, m + 1), np.int8)  # 0 diag, 1 up (score note unplayed), 2 left (extra note)
+    move[0, 0], move[0, 1:] = 0, 2
     ramp = gap * np.arange(m + 1)
     for i in range(1, n + 1):
-        diag = D[i - 1, :-1] + cost[i - 1]
-        up = D[i - 1, 1:] + gap
+        diag = prev[:-1] + row_cost(i - 1)
+        up = prev[1:] + gap
         best = np.minimum(diag, up)
-        t = np.concatenate(([D[i - 1, 0] + gap], best))
+        t = np.concatenate(([prev[0] + gap], best))
         row = ramp + np.minimum.accumulate(t - ramp)
-        D[i] = row
-        mv = np.where(diag <= up, 0, 1).astype(np.int8)
         move[i, 0] = 1
-        move[i, 1:] = np.where(row[1:] < best - 1e-12, 2, mv)
+        move[i, 1:] = np.where(row[1:] < best - 1e-12, 2, np.where(diag <= up, 0, 1))
+        prev = row
     pairs = []
     i, j = n, m
     while i > 0 or j > 0:
@@ -163,14 +165,14 @@ def align(performance: Performance, score: Performance) -> Alignment:
     S, P = sn[so], pn[po]
     if not len(S) or not len(P):
         return Alignment(S, P, s_chord, np.zeros((0, 2), np.int64), 0)
-    mismatch = (S["pitch"][:, None] != P["pitch"][None, :]).astype(np.float64) * SUB
-    pairs = _dp(mismatch, GAP)
-    same = S["pitch"][pairs[:, 0]] == P["pitch"][pairs[:, 1]]
+    sp, pp, pon = S["pitch"], P["pitch"], P["onset"]
+    pairs = _dp(len(S), len(P), lambda i: (pp != sp[i]) * SUB, GAP)
+    same = sp[pairs[:, 0]] == pp[pairs[:, 1]]
     first = Alignment(S, P, s_chord, pairs[same], int((~same).sum()))
     st, pt = first.tempo_curve()
     if len(st) >= 2:  # second pass: where each written note should sound by the first tempo map
         expected = np.interp(S["onset"], st, pt)
-        dt = np.minimum(np.abs(expected[:, None] - P["onset"][None, :]), 2.0)
-        pairs = _dp(mismatch + TIME_WEIGHT * dt, GAP)
-        same = S["pitch"][pairs[:, 0]] == P["pitch"][pairs[:, 1]]
+        pairs = _dp(len(S), len(P), lambda i: (pp != sp[i]) * SUB
+                    + TIME_WEIGHT * np.minimum(np.abs(pon - expected[i]), 2.0), GAP)
+        same = sp[pairs[:, 0]] == pp[pairs[:, 1]]
     return Alignment(S, P, s_chord, pairs[same], int((~same).sum()))
