@@ -9,6 +9,10 @@ first answered note, and the timing error of every sent message (sent - due),
 while the answer is being generated ahead of the clock.
 Goals (issue 17): first note <= 150 ms after the phrase ends with the Music RNN;
 timing error p99 <= 10 ms.
+
+A second table is `tatumflow generate --live` for each Music RNN: a 20 s
+continuation played on a stand-in port while it is generated (goal, issue 14:
+lateness p99 <= 10 ms at >= 10x real-time generation).
 """
 
 from __future__ import annotations
@@ -76,6 +80,30 @@ def main() -> None:
         j = r["jitter_ms"]
         print(f"| {r['model']} | {r['answers']} | {np.median(lat):.1f} / {max(lat):.1f} | {r['messages']} | "
               f"{j['p50']:.2f} / {j['p99']:.2f} / {j['max']:.2f} |")
+    print("\n`generate --live`, 20 s on a stand-in port:\n")
+    print("| model | notes | generation x real time | lateness ms p50 / p99 / max |\n|---|---:|---:|---:|")
+    for m in models:
+        if load_model(m)[1]["family"] == "music_rnn":
+            g = bench_generate(m, 20.0)
+            print(f"| {g['model']} | {g['notes']} | {g['realtime']:.0f} | {g['p50']:.2f} / {g['p99']:.2f} / "
+                  f"{g['max']:.2f} |")
+
+
+def bench_generate(model_ref: str, seconds: float) -> dict:
+    import tempfile
+
+    from tatumflow import Performance
+    from tatumflow.midi.playback import StandInPort
+    from tatumflow.models.music_rnn import generate_from_prompt
+
+    model, state = load_model(model_ref)
+    prompt = Performance.from_arrays([0.0, 0.5, 1.0, 1.5], [0.4, 0.9, 1.4, 1.9], [60, 64, 67, 72], [80] * 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        r = generate_from_prompt(model.eval(), prompt, seconds, Path(tmp) / "x.mid", live=True, port=StandInPort())
+    late = r["lateness_ms"]
+    return {"model": f"{Path(model_ref).name} ({state['family']})", "notes": r["notes"],
+            "realtime": r["realtime_factor"], "p50": float(np.percentile(late, 50)),
+            "p99": float(np.percentile(late, 99)), "max": float(late.max())}
 
 
 if __name__ == "__main__":

@@ -180,3 +180,6 @@ def test_live_port_sink_plays_in_time(monkeypatch):
     t0 = sent[0][0]
     on64 = next(t for t, k, n in sent if (k, n) == ("note_on", 64))
     assert 0.18 < on64 - t0 < 0.35  # played 0.2 s after the first note, in real time
+    on67 = next(t for t, k, n in sent if (k, n) == ("note_on", 67))
+    assert abs(on67 - on64) < 0.002  # a chord's notes leave together
+    assert np.percentile(sink.lateness_ms(), 99) < 10

@@ -19,6 +19,7 @@ import torch
 
 from ...errors import TatumFlowError
 from ...midi.io import write_midi
+from ...midi.playback import Message, Scheduler
 from ...performance import Performance
 from .data import performance_to_notes
 from .model import TIME_BIN, MusicRNN
@@ -113,66 +114,76 @@ class MidiFileSink:
 
 
 class MidiPortSink:
-    """Plays notes on a MIDI output port as their onsets arrive in real time."""
+    """Plays notes on a MIDI output port in time: each note is handed to a due-time
+    :class:`~tatumflow.midi.playback.Scheduler` as soon as it is generated, and the
+    generator is held at most ``lookahead`` seconds ahead of the clock. Compute never
+    makes a note late, and a chord's notes leave together."""
 
-    def __init__(self, port_name: Optional[str] = None, *, velocity: int = 80):
-        try:
-            import mido
-        except ImportError:
-            raise TatumFlowError("live output needs mido and python-rtmidi: pip install mido python-rtmidi") from None
-        self.mido = mido
-        try:
-            if port_name is None:
-                self.port = mido.open_output("TatumFlow", virtual=True)
-            else:
-                self.port = mido.open_output(port_name)
-        except Exception as exc:  # no MIDI system (e.g. no ALSA sequencer), unknown port, ...
-            try:
-                names = ", ".join(mido.get_output_names()) or "none"
-            except Exception:
-                names = "none: the MIDI system is unavailable"
-            raise TatumFlowError(f"cannot open MIDI output {port_name or '(virtual port TatumFlow)'}: "
-                                 f"{str(exc).strip()} (available outputs: {names})") from None
-        self.velocity = velocity
-        self.t0 = time.perf_counter()
-        self.offs: list[tuple[float, int]] = []
-        self.first_onset: Optional[float] = None
+    def __init__(self, port=None, *, velocity: int = 80, lookahead: float = 0.25):
+        """``port``: a port name, ``None`` (a virtual port "TatumFlow"), or an object with
+        ``send(message)`` (a mido port, a :class:`~tatumflow.midi.playback.StandInPort`)."""
+        if port is None or isinstance(port, str):
+            port = _open_output(port)
+        self.port, self.velocity, self.lookahead = port, velocity, lookahead
+        self.scheduler = Scheduler(port)
+        self.scheduler.start()
+        self.start: Optional[float] = None
+        self.first_onset = 0.0
 
     def __call__(self, note: tuple[float, float, int]) -> None:
         onset, offset, pitch = note
-        if self.first_onset is None:
-            self.first_onset = onset
-        due = self.t0 + (onset - self.first_onset)
-        self._release_until(due)
-        delay = due - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        self.port.send(self.mido.Message("note_on", note=pitch, velocity=self.velocity))
-        self.offs.append((self.t0 + (offset - self.first_onset), pitch))
+        if self.start is None:  # the first note sounds as soon as it exists
+            self.start, self.first_onset = time.perf_counter() + 0.002, onset
+        due = self.start + onset - self.first_onset
+        self.scheduler.add(due, Message("note_on", int(pitch), self.velocity))
+        self.scheduler.add(self.start + offset - self.first_onset, Message("note_off", int(pitch), 0))
+        ahead = due - time.perf_counter() - self.lookahead
+        if ahead > 0:
+            time.sleep(ahead)
 
-    def _release_until(self, t: float) -> None:
-        self.offs.sort()
-        while self.offs and self.offs[0][0] <= t:
-            when, pitch = self.offs.pop(0)
-            delay = when - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            self.port.send(self.mido.Message("note_off", note=pitch))
+    def lateness_ms(self) -> np.ndarray:
+        """How late each sent message left (ms; the timing error)."""
+        return np.array([sent - due for due, sent, _, _ in self.scheduler.sent]) * 1e3
 
     def close(self) -> None:
-        self._release_until(float("inf"))
+        self.scheduler.drain()
+        self.scheduler.stop()
+        self.scheduler.join(2)
         self.port.close()
+
+
+def _open_output(port_name: Optional[str]):
+    try:
+        import mido
+    except ImportError:
+        raise TatumFlowError("live output needs mido and python-rtmidi: pip install mido python-rtmidi") from None
+    try:
+        return mido.open_output(port_name) if port_name else mido.open_output("TatumFlow", virtual=True)
+    except Exception as exc:  # no MIDI system (e.g. no ALSA sequencer), unknown port, ...
+        try:
+            names = ", ".join(mido.get_output_names()) or "none"
+        except Exception:
+            names = "none: the MIDI system is unavailable"
+        raise TatumFlowError(f"cannot open MIDI output {port_name or '(virtual port TatumFlow)'}: "
+                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__} "
+                             f"(available outputs: {names})") from None
 
 
 def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, out: "str | Path", *,
                          temperature: float = 1.0, seed: int = 0, live: bool = False,
-                         port: Optional[str] = None) -> dict:
+                         port=None) -> dict:
     """Continue ``prompt`` for ``seconds``; write ``out`` as notes are produced (and
-    play them live when asked). Returns the performance and the realtime factor."""
+    play them live when asked: ``port`` is a port name, or a port object such as a
+    :class:`~tatumflow.midi.playback.StandInPort`). Returns the performance, the
+    realtime factor and, live, each message's lateness (ms)."""
+    import torch
+
     streamer = NoteStreamer(model, temperature=temperature, seed=seed)
     streamer.prime(performance_to_notes(prompt), start=float(prompt.notes["onset"].min()) if len(prompt) else 0.0)
     sinks = [MidiFileSink(out, prompt=prompt)]
+    threads = torch.get_num_threads()
     if live:
+        torch.set_num_threads(1)  # the scheduler's thread keeps a core's worth of room
         sinks.append(MidiPortSink(port))
     t0 = time.perf_counter()
     compute = 0.0
@@ -190,11 +201,14 @@ def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, o
         for s in sinks:
             s(note)
     perf = sinks[0].close()
+    late = None
     for s in sinks[1:]:
         s.close()
+        late = s.lateness_ms()
+    torch.set_num_threads(threads)
     return {"performance": perf, "notes": n, "compute_seconds": compute,
             "wall_seconds": time.perf_counter() - t0,
-            "realtime_factor": seconds / compute if compute > 0 else float("inf")}
+            "realtime_factor": seconds / compute if compute > 0 else float("inf"), "lateness_ms": late}
 
 
 # ---------------------------------------------------------------- the family's generate command
