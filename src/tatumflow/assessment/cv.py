@@ -163,7 +163,7 @@ def score_feature_matrix(data: PercePiano, *, progress: bool = False, cache: boo
     """Score-relative features of every segment against its score (``score_midi/``), cached."""
     from tqdm import tqdm
 
-    from ..align import SCORE_FEATURE_NAMES, score_features, score_for_segment
+    from ..align.score import SCORE_FEATURE_NAMES, SCORE_FEATURE_VERSION, score_features, score_for_segment
     from ..midi import read_midi
     from ..utils import atomic_path, cache_dir
 
@@ -171,7 +171,7 @@ def score_feature_matrix(data: PercePiano, *, progress: bool = False, cache: boo
     missing = [n for n, p in zip(data.names, scores_) if p is None]
     if missing:
         raise PercePianoError(f"{data.root / 'score_midi'}: no score for {len(missing)} segments, e.g. {missing[0]}")
-    h = hashlib.sha256(f"score-v{FEATURE_VERSION}-{len(SCORE_FEATURE_NAMES)}".encode())
+    h = hashlib.sha256(f"score-v{FEATURE_VERSION}-{SCORE_FEATURE_VERSION}-{len(SCORE_FEATURE_NAMES)}".encode())
     for p in list(data.paths) + scores_:
         st = p.stat()
         h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
