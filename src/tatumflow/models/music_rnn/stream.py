@@ -181,31 +181,34 @@ def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, o
     streamer = NoteStreamer(model, temperature=temperature, seed=seed)
     streamer.prime(performance_to_notes(prompt), start=float(prompt.notes["onset"].min()) if len(prompt) else 0.0)
     sinks = [MidiFileSink(out, prompt=prompt)]
+    if live:
+        sinks.append(MidiPortSink(port))
     threads = torch.get_num_threads()
     if live:
         torch.set_num_threads(1)  # the scheduler's thread keeps a core's worth of room
-        sinks.append(MidiPortSink(port))
     t0 = time.perf_counter()
     compute = 0.0
     n = 0
-    it = streamer.stream(seconds)
-    while True:
-        c0 = time.perf_counter()
-        try:
-            note = next(it)
-        except StopIteration:
-            compute += time.perf_counter() - c0
-            break
-        compute += time.perf_counter() - c0
-        n += 1
-        for s in sinks:
-            s(note)
-    perf = sinks[0].close()
     late = None
-    for s in sinks[1:]:
-        s.close()
-        late = s.lateness_ms()
-    torch.set_num_threads(threads)
+    try:
+        it = streamer.stream(seconds)
+        while True:
+            c0 = time.perf_counter()
+            try:
+                note = next(it)
+            except StopIteration:
+                compute += time.perf_counter() - c0
+                break
+            compute += time.perf_counter() - c0
+            n += 1
+            for s in sinks:
+                s(note)
+        perf = sinks[0].close()
+        for s in sinks[1:]:
+            s.close()
+            late = s.lateness_ms()
+    finally:
+        torch.set_num_threads(threads)
     return {"performance": perf, "notes": n, "compute_seconds": compute,
             "wall_seconds": time.perf_counter() - t0,
             "realtime_factor": seconds / compute if compute > 0 else float("inf"), "lateness_ms": late}
