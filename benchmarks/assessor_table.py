@@ -3,8 +3,9 @@
     python benchmarks/assessor_table.py [--models mean,ridge,hybrid*3,...] [--protocols excerpt,...]
                                         [--bootstrap 1000] [--results DIR]
 
-Each cell is what ``tatumflow assess-cv --protocol P --model M [--seeds K]``
-prints (``M*K`` in ``--models`` means ``--seeds K``). The neural models take
+Each cell is what ``tatumflow assess-cv --protocol P --model M [--seeds K] [--score]``
+prints (``M*K`` in ``--models`` means ``--seeds K``; ``M+score`` adds the
+score-relative features). The raters' ceiling heads each table. The neural models take
 minutes per cell on a CPU: with ``--results DIR`` a cell is read from
 ``DIR/<protocol>__<model>[__--seeds_K].json`` when that file exists (written by
 ``assess-cv ... --out``) and computed otherwise.
@@ -19,7 +20,7 @@ import json
 from pathlib import Path
 
 from tatumflow.assessment.cv import CVResult, run_cv
-from tatumflow.assessment.data import load_percepiano
+from tatumflow.assessment.data import load_percepiano, rater_ceiling
 from tatumflow.assessment.metrics import paired_bootstrap
 from tatumflow.assessment.protocols import PROTOCOLS
 
@@ -33,13 +34,14 @@ def cell(s, ci, k):
 
 
 def get(spec: str, proto: str, data, args) -> CVResult:
-    name, _, k = spec.partition("*")
+    score = spec.endswith("+score")
+    name, _, k = spec.removesuffix("+score").partition("*")
     seeds = int(k or 1)
     if args.results:
         f = args.results / (f"{proto}__{name}" + (f"__--seeds_{seeds}" if seeds > 1 else "") + ".json")
         if f.is_file():
             return CVResult.from_dict(json.loads(f.read_text()))
-    return run_cv(name, proto, data=data, seeds=seeds, bootstrap=args.bootstrap)
+    return run_cv(name, proto, data=data, seeds=seeds, bootstrap=args.bootstrap, score=score)
 
 
 def main() -> None:
@@ -52,10 +54,12 @@ def main() -> None:
     args = ap.parse_args()
     data = load_percepiano(args.data)
     models = args.models.split(",")
+    ceiling = rater_ceiling(data.root)
     for proto in args.protocols.split(","):
         print(f"\n### protocol: {proto}\n")
         print("| model | mean r | R2 | within-excerpt r | seconds |")
         print("|---|---|---|---|---:|")
+        print(f"| raters' ceiling | {ceiling['mean_r']:.3f} | | {ceiling['within_excerpt_r']:.3f} | |")
         res = {}
         for m in models:
             r = res[m] = get(m, proto, data, args)
