@@ -6,7 +6,7 @@ import pytest
 from tatumflow import Performance, write_midi
 from tatumflow.cli.main import main
 from tatumflow.render.audio import (PEAK, RenderError, _tinysoundfont, choose_renderer, find_soundfont,
-                                    read_wav, render_audio, render_file, write_audio)
+                                    render_audio, render_file, write_audio)
 
 SR = 44100
 HAS_SF = find_soundfont() is not None and _tinysoundfont() is not None
@@ -37,6 +37,12 @@ def fundamental(x: np.ndarray, sr: int = SR) -> float:
     i = int(np.flatnonzero(band)[np.argmax(hps[band])])
     a, b, c = np.log(spec[i - 1: i + 2] + 1e-12)
     return float(freqs[i] + 0.5 * (a - c) / (a - 2 * b + c) * (freqs[1] - freqs[0]))
+
+
+def read_wav(path):
+    import soundfile
+
+    return soundfile.read(str(path), dtype="float32")
 
 
 def rms(x, start, end, sr=SR):

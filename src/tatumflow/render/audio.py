@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -233,23 +232,20 @@ def render_audio(perf: Performance, *, sample_rate: int = 44100, soundfont: "str
     return Audio(buf, sample_rate, name, str(sf) if sf else None)
 
 
+def _audio_format(path: Path) -> str:
+    formats = {".wav": "WAV", ".flac": "FLAC"}
+    if path.suffix.lower() not in formats:
+        raise RenderError(f"{path}: unknown audio format {path.suffix!r} (use .wav or .flac)")
+    return formats[path.suffix.lower()]
+
+
 def _writer(path: Path, tmp: Path, sample_rate: int):
-    """A (write(block), close()) pair for WAV (16-bit PCM) or FLAC (16-bit)."""
-    suffix = path.suffix.lower()
-    if suffix == ".wav":
-        w = wave.open(str(tmp), "wb")
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        return (lambda block: w.writeframes(_pcm16(block).tobytes())), w.close
-    if suffix == ".flac":
-        try:
-            import soundfile
-        except ImportError:
-            raise RenderError("writing FLAC needs the soundfile package (pip install soundfile)") from None
-        f = soundfile.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=2, subtype="PCM_16", format="FLAC")
-        return (lambda block: f.write(_pcm16(block))), f.close
-    raise RenderError(f"{path}: unknown audio format {suffix!r} (use .wav or .flac)")
+    """A (write(block), close()) pair writing 16-bit PCM as WAV or FLAC (libsndfile)."""
+    import soundfile
+
+    f = soundfile.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=2, subtype="PCM_16",
+                            format=_audio_format(path))
+    return (lambda block: f.write(_pcm16(block))), f.close
 
 
 def _pcm16(block: np.ndarray) -> np.ndarray:
@@ -278,8 +274,7 @@ def render_file(perf: Performance, path: "str | os.PathLike", *, sample_rate: in
     _check(perf, sample_rate)
     path = Path(path)
     name, sf = choose_renderer(renderer, soundfont)
-    if path.suffix.lower() not in (".wav", ".flac"):
-        raise RenderError(f"{path}: unknown audio format {path.suffix!r} (use .wav or .flac)")
+    _audio_format(path)  # before the long part
     _, _, _, _, total = _events(perf, sample_rate)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".render-", dir=path.parent) as scratch:
@@ -296,12 +291,3 @@ def render_file(perf: Performance, path: "str | os.PathLike", *, sample_rate: in
                 close()
         del buf
     return Audio(np.zeros((0, 2), np.float32), sample_rate, name, str(sf) if sf else None)
-
-
-def read_wav(path: "str | os.PathLike") -> tuple[np.ndarray, int]:
-    """A 16-bit WAV file as ``((n, channels) float32, sample rate)`` (what :func:`write_audio` writes)."""
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2:
-            raise RenderError(f"{path}: only 16-bit WAV is read here")
-        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32767.0
-        return data.reshape(-1, w.getnchannels()), w.getframerate()
