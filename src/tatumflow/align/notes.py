@@ -104,9 +104,13 @@ class Alignment:
             return np.zeros(0), np.zeros(0)
         s, p = self.pairs[:, 0], self.pairs[:, 1]
         chord = self.score_chord[s]
-        uniq, inv = np.unique(chord, return_inverse=True)
-        st = np.bincount(inv, self.score["onset"][s]) / np.bincount(inv)
-        pt = np.array([np.median(self.perf["onset"][p][inv == k]) for k in range(len(uniq))])
+        _, inv = np.unique(chord, return_inverse=True)
+        counts = np.bincount(inv)
+        st = np.bincount(inv, self.score["onset"][s]) / counts
+        # each chord's median performed onset: sort within chords, average the middle pair
+        on = self.perf["onset"][p][np.lexsort((self.perf["onset"][p], inv))]
+        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        pt = (on[first + (counts - 1) // 2] + on[first + counts // 2]) / 2
         keep = pt >= np.maximum.accumulate(pt)  # drop chords that run backwards
         return st[keep], pt[keep]
 
@@ -148,13 +152,15 @@ class Alignment:
         sizes = np.diff(np.append(starts, len(chord)))
         on = self.perf["onset"][p]
         pitch = self.score["pitch"][s]
-        spread, lead = [], []
-        for a, n in zip(starts[sizes > 1], sizes[sizes > 1]):
-            o, pi = on[a:a + n], pitch[a:a + n]
-            top = int(np.argmax(pi))
-            spread.append(o.max() - o.min())
-            lead.append(np.delete(o, top).mean() - o[top])
-        return np.array(spread), np.array(lead)
+        group = np.repeat(np.arange(len(starts)), sizes)
+        spread = np.maximum.reduceat(on, starts) - np.minimum.reduceat(on, starts)
+        # the top note of each chord (the first, if two share the highest pitch)
+        is_top = pitch == np.maximum.reduceat(pitch, starts)[group]
+        is_top &= np.cumsum(is_top) - np.concatenate(([0], np.cumsum(is_top)))[starts][group] == 1
+        top_on = on[is_top]
+        lead = (np.add.reduceat(on, starts) - top_on) / np.maximum(sizes - 1, 1) - top_on
+        chordal = sizes > 1
+        return spread[chordal], lead[chordal]
 
 
 def align(performance: Performance, score: Performance) -> Alignment:
