@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -210,18 +210,34 @@ def domain_warnings(perf: Performance) -> list[str]:
     return out
 
 
-def rate(perf: Performance, fa: "ForestAssessor | None" = None) -> dict:
-    """The 19 ratings of one performance on the 1..7 scale, each with the forest's spread
-    (standard deviation over its trees), and the ways the input is unlike the training data."""
+def _rating_features(perf: Performance, score: Optional[Performance] = None) -> tuple[np.ndarray, list[str]]:
+    """(1, D) features an assessor rates ``perf`` from (with ``score``: the score-relative
+    ones too) and their names; refuses a performance with too few notes."""
     from .features import performance_features
 
-    fa = fa or ForestAssessor.load()
     if len(perf) < MIN_NOTES_TO_RATE:
         raise AssessorError(f"{'no notes' if not len(perf) else f'too few notes ({len(perf)})'} to rate "
                             f"(needs {MIN_NOTES_TO_RATE})")
     X, names = performance_features([perf])
+    if score is not None:
+        from ..align import SCORE_FEATURE_NAMES, score_features
+
+        X = np.concatenate([X, score_features(perf, score)[None]], axis=1)
+        names = names + list(SCORE_FEATURE_NAMES)
+    return X, names
+
+
+def _check_fits(fa: "ForestAssessor", names: list[str]) -> None:
     if names != fa.feature_names:
         raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
+
+
+def rate(perf: Performance, fa: "ForestAssessor | None" = None) -> dict:
+    """The 19 ratings of one performance on the 1..7 scale, each with the forest's spread
+    (standard deviation over its trees), and the ways the input is unlike the training data."""
+    fa = fa or ForestAssessor.load()
+    X, names = _rating_features(perf)
+    _check_fits(fa, names)
     trees = fa.tree_predictions(X)[0] * 7.0  # (T, 19)
     return {"dimensions": list(DIMENSIONS), "rating": trees.mean(0).tolist(), "spread": trees.std(0).tolist(),
             "warnings": domain_warnings(perf)}
@@ -235,7 +251,6 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
     notes, too few) is listed under ``failed`` with the reason (``on_skip(message)`` is
     told of each) and the others are rated."""
     from ..midi import read_midi
-    from .features import performance_features
 
     fa = ForestAssessor.load(model or (SCORE_MODEL if score else DEFAULT_MODEL))
     aware = bool(fa.meta.get("score_aware"))
@@ -254,23 +269,15 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
     for f in files:
         try:
             perf = read_midi(f)
-            if len(perf) < MIN_NOTES_TO_RATE:
-                raise AssessorError(f"{f}: {'no notes' if not len(perf) else f'too few notes ({len(perf)})'} "
-                                    f"to rate (needs {MIN_NOTES_TO_RATE})")
-            X, feat_names = performance_features([perf])
-            if score_perf is not None:
-                from ..align import SCORE_FEATURE_NAMES, score_features
-
-                X = np.concatenate([X, score_features(perf, score_perf)[None]], axis=1)
-                feat_names = feat_names + list(SCORE_FEATURE_NAMES)
+            X, feat_names = _rating_features(perf, score_perf)
         except Exception as exc:  # one file never stops the batch; say what happened to it
-            failed.append({"file": str(f), "error": str(exc) if isinstance(exc, TatumFlowError)
-                           else f"{f}: {type(exc).__name__}: {exc}"})
+            msg = (f"{f}: {exc}" if isinstance(exc, AssessorError) else str(exc) if isinstance(exc, TatumFlowError)
+                   else f"{f}: {type(exc).__name__}: {exc}")
+            failed.append({"file": str(f), "error": msg})
             if on_skip:
-                on_skip(failed[-1]["error"])
+                on_skip(msg)
             continue
-        if feat_names != fa.feature_names:
-            raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
+        _check_fits(fa, feat_names)
         rows.append(X[0])
         names.append(str(f))
         warnings.append(domain_warnings(perf))
