@@ -72,23 +72,10 @@ def tatumflow_bits(pipe: GenerationPipeline, perfs, windows: int, seed: int = 0)
     return out
 
 
-def rnn_bits(model, perfs, batch: int = 512) -> dict:
-    from tatumflow.models.music_rnn import note_bits, performance_to_notes
+def rnn_bits(model, perfs) -> dict:
+    from tatumflow.models.music_rnn import NotePipeline
 
-    n = model.config.seq_len
-    bits = []
-    with torch.no_grad():
-        for p in perfs:
-            notes = torch.as_tensor(performance_to_notes(p))
-            if len(notes) <= n:
-                continue
-            win = notes.unfold(0, n + 1, 1).permute(0, 2, 1)  # (W, n + 1, 3)
-            for i in range(0, len(win), batch):
-                w = win[i: i + batch]
-                (logits, step, dur), _ = model(w[:, :-1])
-                bits.append(note_bits(logits[:, -1], step[:, -1], dur[:, -1], model.log_scale, w[:, -1]).numpy())
-    b = np.concatenate(bits)
-    return {"notes": int(len(b)), "bits_per_note": float(b.mean()), "velocity_bits_per_note": float("nan")}
+    return NotePipeline(model).bits_per_note(perfs, [0.0] * len(perfs))
 
 
 def prompts(perfs, prompt: float, seconds: float):

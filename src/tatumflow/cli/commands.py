@@ -184,6 +184,32 @@ def generate(args) -> int:
     return 0
 
 
+def scorecard(args) -> int:
+    from ..scorecard import format_table, scorecard as run
+
+    if (args.checkpoint is None) == (args.model is None):
+        raise TatumFlowError("give the model to score as --checkpoint DIR or --model NAME (one of them)")
+    where = _where(args.where)
+    if not where:
+        raise TatumFlowError("--where is required: the target pieces, e.g. --where pianist=\"Art Tatum\" "
+                             "--where split=test")
+    contrast = _where(args.contrast_where) if args.contrast_where else None
+    ref = _where(args.reference_where) if args.reference_where else None
+    doc = run(args.checkpoint or args.model, args.data, args.out, where=where, contrast_where=contrast,
+              reference_where=ref, baselines=args.baseline, quick=args.quick, seed=args.seed, steps=args.steps,
+              judge_path=args.judge,
+              echo=(lambda m: print(m, file=sys.stderr)) if args.json else print)
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print(format_table(doc))
+        missed = [t for t in doc["targets"] if t["met"] is False]
+        print(f"targets met: {sum(t['met'] is True for t in doc['targets'])} of {len(doc['targets'])}"
+              + (f" (missed: {', '.join(t['key'] for t in missed)})" if missed else ""))
+        print(f"wrote {Path(args.out) / 'scorecard.md'} and scorecard.json ({doc['seconds']:.0f}s)")
+    return 0
+
+
 def models(args) -> int:
     from ..pretrained import shipped_models
     from ..utils import format_table

@@ -84,6 +84,23 @@ COMMANDS = {
         ("--temperature", dict(type=arg_number(float, low=0, low_open=True), default=1.0)),
         ("--device", dict(default="auto")), ("--seed", dict(type=NONNEG_INT, default=0)),
         ("--pianoroll", dict(type=OUT_FILE, help="also write a piano-roll PNG"))]),
+    "scorecard": (C.scorecard, "measure every generation mode of a model on held-out data (controls, style, "
+                                "likelihood) next to real music", [
+        ("--checkpoint", dict(type=IN_DIR, help="checkpoint folder to score")),
+        ("--model", dict(help="a shipped model's name (tatumflow models) to score")),
+        ("--data", dict(required=True, type=IN_ANY, help="folder of MIDI or CSV index (PiJAMA's index.csv)")),
+        ("--where", dict(WHERE, help="the target pieces, e.g. pianist=\"Art Tatum\" split=test (repeatable)")),
+        ("--contrast-where", dict(WHERE, help="other pianists' pieces (style transfer, interpolation)")),
+        ("--reference-where", dict(WHERE, help="the real-vs-real reference (default: the target filters "
+                                               "on the val split, or train when the target is val)")),
+        ("--baseline", dict(action="append", default=[], metavar="CK_OR_NAME",
+                            help="another model scored on the modes it shares (repeatable)")),
+        ("--out", dict(required=True, type=OUT_DIR, help="folder for scorecard.json, scorecard.md, midi/")),
+        ("--quick", dict(FLAG, help="a reduced card (fewer prompts, shorter)")),
+        ("--steps", dict(type=arg_number(int, low=1, high=1000), help="denoising steps (default: the model's)")),
+        ("--seed", dict(type=NONNEG_INT, default=0)),
+        ("--judge", dict(type=IN_FILE, help="style judge JSON (default: the shipped Art Tatum judge)")),
+        ("--json", dict(FLAG, help="print the card as JSON instead of the table"))]),
     "models": (C.models, "list the models shipped in the package, with their model cards", [("--json", FLAG)]),
     "melody": (C.melody, "MelodyVAE: train on melodies, generate, encode, interpolate, bend, or serve OSC", "melody"),
     "studio": (C.studio, "the web studio: open, hear, generate, rate and compare in a browser (localhost)", [

@@ -98,6 +98,24 @@ def estimate_key(perf: Performance) -> tuple[str, float]:
     return core.KEY_NAMES[int(np.argmax(corr))], h["key_confidence"]
 
 
+def chord_sequence(perf: Performance, *, window: float = 1.0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The chord of every ``window`` seconds (by onset) that holds >= 3 pitch classes,
+    chosen as :func:`harmony_features` chooses it (best of the templates by cosine):
+    ``(window start times, root pitch classes, quality names)``."""
+    on, off = perf.notes["onset"], perf.notes["offset"]
+    if not len(on):
+        return np.empty(0), np.empty(0, dtype=int), []
+    w = np.floor(on / window).astype(np.int64)
+    n = int(w.max()) + 1
+    weight = perf.notes["velocity"] / 127.0 * np.minimum(off - on, window)
+    pcp = np.bincount(w * 12 + perf.notes["pitch"].astype(np.int64) % 12, weights=weight,
+                      minlength=n * 12).reshape(n, 12)
+    rows = np.flatnonzero((pcp > 0).sum(1) >= 3)
+    x = pcp[rows] / np.linalg.norm(pcp[rows], axis=1, keepdims=True)
+    best = core.TEMPLATE_IDS[np.argmax(x @ core.TEMPLATES_DISTINCT_T - core.TEMPLATE_TIE_BREAK[None], axis=1)]
+    return rows * window, best // core.N_QUAL, [core.QUALITY_NAMES[q] for q in best % core.N_QUAL]
+
+
 def pooled_voicings(perfs: Sequence[Performance], *, min_notes: int = 3) -> int:
     """Number of distinct voicings (interval structure above the bass, by onset
     cluster of >= ``min_notes`` distinct pitches) pooled over a set of pieces."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 
@@ -42,6 +42,12 @@ class Family:
     * ``generate(model, options, device=..., echo=...)``: the generator entry point:
       reads the parsed options (a mapping of option name to value), writes the
       files, returns their paths.
+    * ``pipeline(model, steps=None)``: what the scorecard drives (``None``: not
+      scored; ``steps``: denoising steps, for families that denoise): an
+      object with a method per mode of ``modes`` it can run (``continuation``,
+      ``unconditional``, ``style_transfer``, ``edit_harmony``, ``interpolate``,
+      ``improvise``; each returns results with a ``performance``, or a list of
+      them) and ``bits_per_note(pieces, starts)``.
     """
 
     name: str
@@ -52,3 +58,4 @@ class Family:
     modes: tuple[str, ...]
     add_generate_options: Callable[[argparse._ArgumentGroup], None]
     generate: Callable[..., list]
+    pipeline: Optional[Callable[[Any], Any]] = None

@@ -22,7 +22,7 @@ from ...midi.io import write_midi
 from ...midi.playback import Message, Scheduler
 from ...performance import Performance
 from .data import performance_to_notes
-from .model import TIME_BIN, MusicRNN
+from .model import TIME_BIN, MusicRNN, note_bits
 
 
 MAX_CHORD = 8  # most notes a generated chord may stack at one instant
@@ -167,6 +167,45 @@ def _open_output(port_name: Optional[str]):
         raise TatumFlowError(f"cannot open MIDI output {port_name or '(virtual port TatumFlow)'}: "
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__} "
                              f"(available outputs: {names})") from None
+
+
+class NotePipeline:
+    """The Music RNN as the scorecard drives it (:attr:`Family.pipeline`):
+    continuation and bits per note."""
+
+    def __init__(self, model: MusicRNN, device="cpu", *, steps=None):  # steps: no denoising here
+        model.check_causal()
+        self.model = model.eval()
+
+    def continuation(self, prompt: Performance, seconds: float = 20.0, *, seed: int = 0,
+                     temperature: float = 1.0) -> Performance:
+        """The prompt followed by ``seconds`` of new notes (velocity 80)."""
+        streamer = NoteStreamer(self.model, temperature=temperature, seed=seed)
+        streamer.prime(performance_to_notes(prompt), start=float(prompt.notes["onset"].min()) if len(prompt) else 0.0)
+        new = np.array(list(streamer.stream(seconds)), dtype=np.float64).reshape(-1, 3)
+        gen = Performance.from_arrays(new[:, 0], new[:, 1], new[:, 2].astype(int), np.full(len(new), 80))
+        return prompt.replace(notes=np.concatenate([prompt.notes, gen.notes])) if len(prompt) else gen
+
+    @torch.no_grad()
+    def bits_per_note(self, pieces, starts, *, batch: int = 512, **_) -> dict:
+        """Bits per note of each piece's notes from ``starts[i]`` seconds on, each
+        given the ``seq_len`` notes before it (notes earlier than that are not scored)."""
+        n = self.model.config.seq_len
+        bits = []
+        for perf, start in zip(pieces, starts):
+            notes = torch.as_tensor(performance_to_notes(perf))
+            first = max(int(np.searchsorted(perf.notes["onset"], start - 1e-9)), n)
+            if len(notes) <= first:
+                continue
+            win = notes.unfold(0, n + 1, 1).permute(0, 2, 1)[first - n:]  # (W, n + 1, 3): windows ending at a scored note
+            for i in range(0, len(win), batch):
+                w = win[i: i + batch]
+                (logits, step, dur), _ = self.model(w[:, :-1])
+                bits.append(note_bits(logits[:, -1], step[:, -1], dur[:, -1], self.model.log_scale, w[:, -1]).numpy())
+        if not bits:
+            raise TatumFlowError("no music to score after the given starts")
+        b = np.concatenate(bits)
+        return {"notes": int(len(b)), "bits_per_note": float(b.mean()), "velocity_bits_per_note": float("nan")}
 
 
 def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, out: "str | Path", *,

@@ -10,7 +10,7 @@ from .model import PRESETS, TatumFlow, TatumFlowConfig, preset
 
 FAMILY = Family(name="tatumflow", config_class=TatumFlowConfig, model_class=TatumFlow, build_config=build_config,
                 datasets=datasets, modes=tuple(MODES), add_generate_options=add_generate_options,
-                generate=generate_command)
+                generate=generate_command, pipeline=GenerationPipeline)
 
 __all__ = ["FAMILY", "TatumFlow", "TatumFlowConfig", "PRESETS", "preset", "GenerationPipeline", "Sampling",
            "Result", "Inputs", "MODES"]

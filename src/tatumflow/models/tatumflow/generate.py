@@ -71,8 +71,15 @@ class Result:
 
 
 class GenerationPipeline:
-    def __init__(self, model, device: "str | torch.device" = "cpu"):
+    """Every mode of one model. ``sampling`` is what a mode uses when it is given
+    none; ``steps`` overrides its denoising steps (fewer: faster, rougher)."""
+
+    def __init__(self, model, device: "str | torch.device" = "cpu", *, sampling: Optional[Sampling] = None,
+                 steps: Optional[int] = None):
         self.model = model.eval()
+        self.sampling = sampling or Sampling()
+        if steps is not None:
+            self.sampling = dataclasses.replace(self.sampling, steps=int(steps))
         cfg = model.config
         self.tok = PerformanceTokenizer(cfg.tokenizer)  # checked against the model by its config
         self.device = torch.device(device)
@@ -198,13 +205,48 @@ class GenerationPipeline:
             (style, _), (z_mu, _) = m.encode(xp, kp)
             k = prefix // self.span
             cond = {"theory": self._theory(m.theory.raw(xp), known_spans=k), "style": style}
-            z = self.sample_latents(cond, sampling or Sampling(), self._gen(seed), batch=x.shape[0],
+            z = self.sample_latents(cond, sampling or self.sampling, self._gen(seed), batch=x.shape[0],
                                     known=z_mu[:, :k])
         logits = m.decode_logits(x[:, :-1], z, style)
         tgt = x[:, 1:]
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), tgt, reduction="none")
         sel = keep[:, 1:] & (torch.arange(1, x.shape[1], device=x.device) >= prefix)[None]
         return nll[sel].cpu(), tgt[sel].cpu()
+
+    @torch.no_grad()
+    def bits_per_note(self, pieces: Sequence[Performance], starts: Sequence[float], *, seed: int = 0,
+                      batch: int = 16, sampling: Optional[Sampling] = None) -> dict:
+        """Bits per note (:mod:`tatumflow.evaluation.likelihood`) of each piece's music
+        from ``starts[i]`` seconds on, given what comes before it and no look-ahead:
+        windows of ``seq_len`` tokens whose second half is scored given the first
+        (:meth:`continuation_nll`: prefix latents encoded alone, the rest sampled
+        from the prior). Tokens before half a window are not scored."""
+        from ...evaluation.likelihood import token_bits_per_note
+        from ...tokenizer.vocab import SHIFT
+
+        tok, L, pad = self.tok, self.L, self.tok.vocab.pad_id
+        half = max(self.span, (L // 2) // self.span * self.span)
+        hop = L - half
+        rows = []
+        for perf, start in zip(pieces, starts):
+            ids = tok.encode(perf, sos=True, eos=True)
+            shift = np.where(tok.vocab.type_of[ids] == SHIFT, tok.vocab.value_of[ids], 0)
+            t = np.cumsum(shift) * tok.config.time_step  # (T,) time of each token
+            first = max(int(np.searchsorted(t, start - 1e-9)), half)
+            for p in range(first, len(ids), hop):  # window [p - half, p + hop), scored from p
+                w = np.full(L, pad)
+                seg = ids[p - half: p + hop]
+                w[: len(seg)] = seg
+                rows.append(w)
+        if not rows:
+            raise TatumFlowError("no music to score after the given starts")
+        x = torch.as_tensor(np.stack(rows))
+        nll, tgt = [], []
+        for i in range(0, len(x), batch):
+            a, b = self.continuation_nll(x[i: i + batch], half, seed=seed + i, sampling=sampling)
+            nll.append(a.numpy())
+            tgt.append(b.numpy())
+        return {**token_bits_per_note(np.concatenate(nll), np.concatenate(tgt), tok), "windows": len(rows)}
 
     def _finish(self, history: list[int], state: GrammarState, info: dict) -> Result:
         ids = history + state.finish()[0]
@@ -243,7 +285,7 @@ class GenerationPipeline:
     @torch.no_grad()
     def unconditional(self, seconds: float = 20.0, *, style: Optional[torch.Tensor] = None, seed: int = 0,
                       sampling: Optional[Sampling] = None) -> Result:
-        s, gen = sampling or Sampling(), self._gen(seed)
+        s, gen = sampling or self.sampling, self._gen(seed)
         style = self.sample_style(gen) if style is None else style.to(self.device)
         history, state = self._generate([self.tok.vocab.sos_id], style, seconds, s, gen)
         return self._finish(history, state, {"mode": "unconditional", "seed": seed})
@@ -251,7 +293,7 @@ class GenerationPipeline:
     @torch.no_grad()
     def continuation(self, prompt: Performance, seconds: float = 20.0, *, seed: int = 0,
                      sampling: Optional[Sampling] = None) -> Result:
-        s, gen = sampling or Sampling(), self._gen(seed)
+        s, gen = sampling or self.sampling, self._gen(seed)
         history = self.tokens(prompt)
         style = self.analyse(history[-self.L:])["style"]
         n_prompt = len(history)
@@ -333,7 +375,7 @@ class GenerationPipeline:
                        seed: int = 0, sampling: Optional[Sampling] = None) -> Result:
         """The whole of ``content``, window by window, re-denoised under the style of
         ``style_source`` from ``strength`` (0..1) of the noise schedule."""
-        s, gen = sampling or Sampling(), self._gen(seed)
+        s, gen = sampling or self.sampling, self._gen(seed)
         style = self.analyse(self.tokens(style_source)[: self.L])["style"]
         return self._transform_piece(content, lambda a: style, strength, s, gen,
                                      info={"mode": "style-transfer", "seed": seed, "strength": strength})
@@ -345,7 +387,7 @@ class GenerationPipeline:
         around each window's own style and deepens the denoising (strength 0.2..0.9)."""
         if not 0.0 <= creativity <= 1.0:
             raise TatumFlowError(f"creativity must be in [0, 1], got {creativity}")
-        s = sampling or Sampling()
+        s = sampling or self.sampling
         out = []
         for v in range(variations):
             gen = self._gen(seed * 1000 + v)
@@ -375,7 +417,7 @@ class GenerationPipeline:
         """Keep the piece's style, melody, rhythm and dynamics features; impose
         the chord progression (text, e.g. ``"Dm7 G7 Cmaj7 Cmaj7"``), spread evenly
         over the whole piece, on its harmony."""
-        s, gen = sampling or Sampling(), self._gen(seed)
+        s, gen = sampling or self.sampling, self._gen(seed)
         prog = parse_progression(chords)
 
         def theory_of(w, W, a):
@@ -397,7 +439,10 @@ class GenerationPipeline:
                     seconds: float = 15.0, *, seed: int = 0, sampling: Optional[Sampling] = None) -> list[Result]:
         """New music in styles between those of ``a`` (alpha 0) and ``b`` (alpha 1);
         the same seed for every alpha, so only the style changes."""
-        s = sampling or Sampling()
+        bad = [al for al in alphas if not 0.0 <= al <= 1.0]
+        if bad:
+            raise TatumFlowError(f"alphas must be in [0, 1], got {bad[0]}")
+        s = sampling or self.sampling
         sa = self.analyse(self.tokens(a)[: self.L])["style"]
         sb = self.analyse(self.tokens(b)[: self.L])["style"]
         out = []
@@ -547,6 +592,9 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
         alphas = [float(a) for a in opts["alphas"].split(",")]
     except ValueError:
         raise TatumFlowError(f"--alphas expects comma-separated numbers, got {opts['alphas']!r}") from None
+    for a in alphas:
+        if not 0.0 <= a <= 1.0:
+            raise TatumFlowError(f"--alphas: {a:g} is out of range (must be >= 0 and <= 1)")
     pipe = GenerationPipeline(model, device=device)
     s = Sampling(temperature=opts["temperature"], top_k=opts["top_k"], top_p=opts["top_p"], min_p=opts["min_p"],
                  steps=opts["steps"], sampler=opts["sampler"], eta=opts["eta"], guidance=opts["guidance"],
