@@ -11,17 +11,12 @@ import numpy as np
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 sys.path.insert(0, str(FIX))
-from pin_ids_v1 import run  # noqa: E402
-
-from tatumflow.models.music_rnn import NoteStreamer, performance_to_notes  # noqa: E402
-from tatumflow.models.tatumflow import GenerationPipeline, Sampling  # noqa: E402
-from tatumflow.pretrained import load_model  # noqa: E402
+from pin_ids_v1 import run_today  # noqa: E402
 
 
 def test_every_mode_writes_the_pinned_ids():
     pinned = json.loads((FIX / "pinned_ids.json").read_text())
-    got = json.loads(json.dumps(run(lambda p: GenerationPipeline(load_model(p)[0]), lambda p: load_model(p)[0],
-                                    Sampling, NoteStreamer, performance_to_notes)))
+    got = json.loads(json.dumps(run_today()))
     assert sum(len(v) for v in pinned.values()) > 500  # the pins hold music, not just markers
     for mode in pinned:
         if mode == "music_rnn":  # (pitch, step s, duration s): pitches exact, times to float32 rounding

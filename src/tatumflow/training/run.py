@@ -60,7 +60,13 @@ def _prepare_finetune(model, spec: Optional[dict]) -> bool:
         raise ConfigError("finetune needs 'base': the checkpoint to start from")
     ck = load_checkpoint(spec["base"])
     mine = model_state(model)
-    if any(ck["state"].get(k) != mine[k] for k in ("family", "model_config", "tokenizer")):
+    theirs = dict(ck["state"])
+    try:  # the base's config as this code reads it (fields added since it was saved take their defaults)
+        theirs["model_config"] = type(model.config).from_dict(theirs.get("model_config") or {},
+                                                              tokenizer=model.config.tokenizer).to_dict()
+    except (TypeError, ValueError, TatumFlowError):  # not this family's config: the comparison below says so
+        pass
+    if any(theirs.get(k) != mine[k] for k in ("family", "model_config", "tokenizer")):
         raise ConfigError(f"finetune base {spec['base']} is a {ck['state'].get('family')} with config "
                           f"{ck['state'].get('model_config')}, not this run's model {mine['model_config']}")
     model.load_state_dict(ck["ema"] if ck["ema"] is not None else ck["model"], strict=False)

@@ -38,6 +38,11 @@ from ...performance import Performance
 from ...tokenizer import PerformanceTokenizer
 from ...utils import arg_number, arg_path
 
+def unit_latents(x0: torch.Tensor) -> torch.Tensor:
+    """Latents on the model's latent set: zero mean, unit variance per span (B, n, D)."""
+    return torch.nn.functional.layer_norm(x0, x0.shape[-1:])
+
+
 @dataclass
 class Sampling:
     """Decoding and denoising settings shared by every mode."""
@@ -102,10 +107,11 @@ class GenerationPipeline:
 
     @torch.no_grad()
     def analyse(self, ids: Sequence[int]) -> dict:
-        """Style mean, latent means, per-span theory (raw families) of one window."""
+        """Style posterior (mean, log-variance), latent means, per-span theory (raw
+        families) of one window."""
         x, keep = self._window(ids)
-        (s_mu, _), (z_mu, _) = self.model.encode(x, keep)
-        return {"style": s_mu, "latents": z_mu, "theory_raw": self.model.theory.raw(x),
+        (s_mu, s_lv), (z_mu, _) = self.model.encode(x, keep)
+        return {"style": s_mu, "style_logvar": s_lv, "latents": z_mu, "theory_raw": self.model.theory.raw(x),
                 "spans": int(keep.sum()) // self.span}
 
     def _theory(self, raw: list[torch.Tensor], known_spans: Optional[int] = None) -> torch.Tensor:
@@ -117,10 +123,12 @@ class GenerationPipeline:
 
     def _sampler(self, s: Sampling):
         m = self.model
+        # The latent means are layer-normed per span (model.encode): every step's
+        # estimate of the clean latents is put back on that set.
         if s.sampler == "ddim":
-            smp = DDIMSampler(m.schedule, m.config.prediction, eta=s.eta)
+            smp = DDIMSampler(m.schedule, m.config.prediction, eta=s.eta, project_x0=unit_latents)
         elif s.sampler == "ddpm":
-            smp = DDPMSampler(m.schedule, m.config.prediction)
+            smp = DDPMSampler(m.schedule, m.config.prediction, project_x0=unit_latents)
         else:
             raise TatumFlowError(f"sampler must be ddim or ddpm, got {s.sampler!r}")
         smp.set_timesteps(min(s.steps, m.schedule.num_steps))
@@ -152,8 +160,8 @@ class GenerationPipeline:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, style: torch.Tensor, history: list[int], state: GrammarState,
-               s: Sampling, gen: torch.Generator, *, context: int, max_new: int, until_step: Optional[int] = None
-               ) -> list[int]:
+               s: Sampling, gen: torch.Generator, *, context: int, max_new: int, until_step: Optional[int] = None,
+               theory: Optional[torch.Tensor] = None) -> list[int]:
         """Write up to ``max_new`` tokens after the last ``context`` tokens of
         ``history`` (the window's prefix), stopping once the music reaches
         ``until_step`` (tokenizer steps). Returns the new tokens."""
@@ -162,7 +170,7 @@ class GenerationPipeline:
         new: list[int] = []
         cache = KVCache() if s.use_cache else None
         seq = prefix
-        logits = m.decode_logits(prefix, latents, style, cache=cache)[:, -1]
+        logits = m.decode_logits(prefix, latents, style, cache=cache, theory=theory)[:, -1]
         for _ in range(max_new):
             if until_step is not None and int(state.time[0]) >= until_step:
                 break
@@ -172,11 +180,12 @@ class GenerationPipeline:
             if len(new) == max_new:
                 break
             if cache is not None:
-                logits = m.decode_logits(tok[:, None], latents, style, cache=cache, offset=seq.shape[1])[:, -1]
+                logits = m.decode_logits(tok[:, None], latents, style, cache=cache, offset=seq.shape[1],
+                                         theory=theory)[:, -1]
                 seq = torch.cat([seq, tok[:, None]], 1)
             else:
                 seq = torch.cat([seq, tok[:, None]], 1)
-                logits = m.decode_logits(seq, latents, style)[:, -1]
+                logits = m.decode_logits(seq, latents, style, theory=theory)[:, -1]
         return new
 
     @torch.no_grad()
@@ -198,16 +207,18 @@ class GenerationPipeline:
         keep = x != pad
         if posterior:
             (style, _), (z, _) = m.encode(x, keep)
+            theory = self._theory(m.theory.raw(x))
         else:
             kp = keep.clone()
             kp[:, prefix:] = False
             xp = x.masked_fill(~kp, pad)
             (style, _), (z_mu, _) = m.encode(xp, kp)
             k = prefix // self.span
-            cond = {"theory": self._theory(m.theory.raw(xp), known_spans=k), "style": style}
+            theory = self._theory(m.theory.raw(xp), known_spans=k)
+            cond = {"theory": theory, "style": style}
             z = self.sample_latents(cond, sampling or self.sampling, self._gen(seed), batch=x.shape[0],
                                     known=z_mu[:, :k])
-        logits = m.decode_logits(x[:, :-1], z, style)
+        logits = m.decode_logits(x[:, :-1], z, style, theory=theory)
         tgt = x[:, 1:]
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), tgt, reduction="none")
         sel = keep[:, 1:] & (torch.arange(1, x.shape[1], device=x.device) >= prefix)[None]
@@ -269,7 +280,7 @@ class GenerationPipeline:
             lat = self.sample_latents(cond, s, gen, known=a["latents"][:, :k] if k else None)
             before = len(history)
             history += self.decode(lat, style, history, state, s, gen, context=len(ctx), max_new=self.L - len(ctx),
-                                   until_step=target)
+                                   until_step=target, theory=cond["theory"])
             first = False
             if len(history) == before:  # nothing could be added (cannot happen with a sane grammar)
                 break
@@ -310,7 +321,7 @@ class GenerationPipeline:
         state = s.grammar(self.tok, self.device)
         history = [self.tok.vocab.sos_id]
         history += self.decode(lat, style, history, state, s, gen, context=1, max_new=self.L - 1,
-                               until_step=int(seconds / self.tok.config.time_step))
+                               until_step=int(seconds / self.tok.config.time_step), theory=cond["theory"])
         return history, state
 
     def windows(self, perf: Performance) -> list[tuple[float, float]]:
@@ -384,16 +395,18 @@ class GenerationPipeline:
     def improvise(self, prompt: Performance, creativity: float = 0.5, variations: int = 3, *, seed: int = 0,
                   sampling: Optional[Sampling] = None) -> list[Result]:
         """Variations on a prompt: ``creativity`` (0..1) widens the style sampling
-        around each window's own style and deepens the denoising (strength 0.2..0.9)."""
+        around each window's style posterior (``mu + creativity * sigma * eps``) and
+        deepens the denoising (strength 0.2..0.9)."""
         if not 0.0 <= creativity <= 1.0:
             raise TatumFlowError(f"creativity must be in [0, 1], got {creativity}")
         s = sampling or self.sampling
         out = []
         for v in range(variations):
             gen = self._gen(seed * 1000 + v)
-            shift = creativity * self.sample_style(gen)
+            eps = self.sample_style(gen)
             out.append(self._transform_piece(
-                prompt, lambda a: a["style"] + shift, 0.2 + 0.7 * creativity, s, gen,
+                prompt, lambda a: a["style"] + creativity * (0.5 * a["style_logvar"]).exp() * eps,
+                0.2 + 0.7 * creativity, s, gen,
                 info={"mode": "improvise", "seed": seed, "variation": v, "creativity": creativity}))
         return out
 

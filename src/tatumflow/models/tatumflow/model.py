@@ -76,6 +76,11 @@ class TatumFlowConfig:
     prediction: str = "eps"        # eps | v
     cond_dropout: float = 0.1
     theory_prefix_dropout: float = 0.25   # P(theory known only for a random prefix of spans), as in continuation
+    gen_latent_prob: float = 0.0   # P(the decoder reads, after a random prefix of spans, the denoiser's latents)
+    token_dropout: float = 0.0     # share of the decoder's input tokens masked in training (it must read the plan)
+    latent_dropout: float = 0.0    # P(the decoder sees no latents, only the style and the tokens) per sample
+    style_from_denoiser: bool = False  # the diffusion loss trains the style encoder too (the style must inform the plan)
+    theory_in_decoder: bool = False    # the decoder reads each span's theory embedding with its latent (harmony edits steer it)
     w_recon: float = 1.0
     w_diff: float = 0.5
     w_kl: float = 0.1
@@ -258,11 +263,16 @@ class TatumFlow(nn.Module):
         # sampled style's noise swamps the 0.02-scale embeddings and stalls learning
         # (measured: one batch stuck at 3.3 nats/token after 150 steps).
         self.style_dec = nn.Sequential(nn.Linear(cfg.style_dim, d), nn.LayerNorm(d))
+        # The theory of each span (the chord plan, the melody's contour, ...) joins its
+        # latent in the decoder's memory: what edit-harmony changes reaches the tokens
+        # directly, not only through the denoised latents.
+        self.theory_dec = nn.Linear(cfg.theory_dim, d) if cfg.theory_in_decoder else None
         nn.init.zeros_(self.style_cond.weight)  # the denoiser's style condition starts from zero
         nn.init.zeros_(self.style_cond.bias)
         self.decoder = nn.ModuleList(CausalDecoderBlock(d, cfg.n_heads, cfg.dropout) for _ in range(cfg.dec_layers))
         self.dec_norm = nn.LayerNorm(d)
         self.schedule = NoiseSchedule(cfg.diffusion_steps, cfg.schedule)
+        self.mask_id = PerformanceTokenizer(cfg.tokenizer).vocab.mask_id  # what token dropout writes
 
     def set_gradient_checkpointing(self, on: bool = True) -> None:
         """Recompute the denoiser and decoder blocks' activations in the backward
@@ -309,7 +319,9 @@ class TatumFlow(nn.Module):
     def denoise(self, x: torch.Tensor, t: torch.Tensor, cond: Optional[dict]) -> torch.Tensor:
         """The denoiser's prediction (noise or v) for latents ``x`` at steps ``t``.
         ``cond``: ``{"theory": (B, n, theory_dim), "style": (B, style_dim)}``,
-        either entry optional; ``None`` is the unconditional branch."""
+        either entry optional; ``None`` is the unconditional branch. In training the
+        style may be ``(style, keep)``: samples with ``keep`` False get no style term,
+        exactly as the unconditional branch at sampling."""
         B, n, _ = x.shape
         theory = cond.get("theory") if cond else None
         style = cond.get("style") if cond else None
@@ -317,7 +329,9 @@ class TatumFlow(nn.Module):
             theory = self.null_theory.expand(B, n, -1)
         h = self.den_in(x) + self.den_pos[:n] + self.theory_in(theory)
         c = self.t_embed(timestep_embedding(t, self.config.width).to(h.dtype))
-        if style is not None:
+        if isinstance(style, tuple):  # (style, keep): per sample, present or absent (condition dropout)
+            c = c + self.style_cond(style[0]) * style[1].to(c.dtype)[:, None]
+        elif style is not None:
             c = c + self.style_cond(style)
         keep = cond.get("keep") if cond else None
         for blk in self.blocks:
@@ -327,10 +341,16 @@ class TatumFlow(nn.Module):
 
     def decode_logits(self, ids: torch.Tensor, latents: torch.Tensor, style: torch.Tensor,
                       latent_keep: Optional[torch.Tensor] = None, cache: Optional[KVCache] = None,
-                      offset: int = 0) -> torch.Tensor:
-        """Next-token logits at every position of ``ids`` (positions from ``offset``)."""
-        mem = torch.cat([self.style_dec(style)[:, None], self.memory_in(latents) + self.memory_pos[: latents.shape[1]]],
-                        1)
+                      offset: int = 0, theory: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Next-token logits at every position of ``ids`` (positions from ``offset``).
+        ``theory``: (B, n, theory_dim) per-span theory embedding for a model with
+        ``theory_in_decoder`` (``None``: the null theory, nothing known)."""
+        slots = self.memory_in(latents) + self.memory_pos[: latents.shape[1]]
+        if self.theory_dec is not None:
+            if theory is None:
+                theory = self.null_theory.expand(latents.shape[0], latents.shape[1], -1)
+            slots = slots + self.theory_dec(theory.to(slots.dtype))
+        mem = torch.cat([self.style_dec(style)[:, None], slots], 1)
         if latent_keep is not None:
             latent_keep = torch.cat([latent_keep.new_ones(latent_keep.shape[0], 1), latent_keep], 1)
         x = self.token_embeddings(ids, offset)
@@ -358,8 +378,37 @@ class TatumFlow(nn.Module):
             return theory, style
         drop = torch.rand(B, device=theory.device) < p
         theory = torch.where(drop[:, None, None], null, theory)
-        style = torch.where(drop[:, None], torch.zeros_like(style), style)
-        return theory, style
+        return theory, (style, ~drop)  # a dropped style is absent, as ``style=None`` at sampling
+
+    def _generation_latents(self, z: torch.Tensor, x_t: torch.Tensor, out: torch.Tensor,
+                            t: torch.Tensor) -> torch.Tensor:
+        """With probability ``gen_latent_prob`` per sample, the latents after a random
+        prefix of spans become the denoiser's estimate of them (detached, from this
+        step's noisy latents): what generation gives the decoder past the prompt,
+        rather than posterior latents that have seen the tokens they predict."""
+        p = self.config.gen_latent_prob
+        if not self.training or p <= 0:
+            return z
+        B, n, _ = z.shape
+        _, x0_hat = self.schedule.to_eps_x0(out.detach().float(), x_t.float(), t, self.config.prediction)
+        pick = torch.rand(B, device=z.device) < p
+        k = torch.randint(0, n, (B,), device=z.device)
+        swap = pick[:, None] & (torch.arange(n, device=z.device)[None] >= k[:, None])  # (B, n)
+        x0_hat = F.layer_norm(x0_hat, x0_hat.shape[-1:])  # on the latent set, as the sampler keeps it
+        return torch.where(swap[..., None], x0_hat.to(z.dtype), z)
+
+    def _drop_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """Word dropout (Bowman et al. 2016): a ``token_dropout`` share of the decoder's
+        input tokens (never the first) become MASK, so the next token cannot always
+        be read off the tokens before it and the decoder learns to use the latents
+        and the style (measured without it: swapping two pieces' styles moves the
+        decoder's next-token distribution by 1e-5 nats)."""
+        p = self.config.token_dropout
+        if not self.training or p <= 0:
+            return ids
+        drop = torch.rand(ids.shape, device=ids.device) < p
+        drop[:, 0] = False
+        return ids.masked_fill(drop, self.mask_id)
 
     def losses(self, ids: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config
@@ -367,25 +416,29 @@ class TatumFlow(nn.Module):
         style = s_mu + torch.randn_like(s_mu) * (0.5 * s_lv).exp() if self.training else s_mu
         z = z_mu + torch.randn_like(z_mu) * (0.5 * z_lv).exp() if self.training else z_mu
         lkeep = self.span_keep(keep)
-        logits = self.decode_logits(ids[:, :-1], z, style, lkeep)
-        tgt = ids[:, 1:].masked_fill(~keep[:, 1:], -100)
-        recon = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
-        kl_dims = kl_normal(s_mu, s_lv)  # (B, style_dim)
-        kl = kl_dims.sum(-1).mean()
-        kl_charged = kl_dims.mean(0).clamp_min(cfg.style_free_bits).sum()  # free bits (Kingma et al. 2016)
         lk = lkeep.to(z_mu.dtype)
-        latent_kl = (kl_normal(z_mu, z_lv).sum(-1) * lk).sum() / lk.sum().clamp_min(1.0) / cfg.latent_dim
         theory, parts = self.theory_embedding(ids)
-        orth = orthogonality_loss(parts, lkeep)
         # Diffusion on the latent means (detached: the denoiser follows the autoencoder).
         x0 = z_mu.detach()
         t = self.schedule.sample_timesteps(x0.shape[0], device=x0.device)
         noise = torch.randn_like(x0)
         x_t = self.schedule.add_noise(x0, noise, t)
-        th, st = self._drop_cond(theory, style.detach())
+        th, st = self._drop_cond(theory, style if cfg.style_from_denoiser else style.detach())
         out = self.denoise(x_t, t, {"theory": th, "style": st, "keep": lkeep})
         err = ((out.float() - self.schedule.target(x0, noise, t, cfg.prediction)) ** 2).mean(-1)
         diff = (err * lk).sum() / lk.sum().clamp_min(1.0)
+        z = self._generation_latents(z, x_t, out, t)
+        dkeep = lkeep
+        if self.training and cfg.latent_dropout > 0:  # some samples decode from the style and tokens alone
+            dkeep = lkeep & (torch.rand(lkeep.shape[0], 1, device=lkeep.device) >= cfg.latent_dropout)
+        logits = self.decode_logits(self._drop_tokens(ids[:, :-1]), z, style, dkeep, theory=th)
+        tgt = ids[:, 1:].masked_fill(~keep[:, 1:], -100)
+        recon = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
+        kl_dims = kl_normal(s_mu, s_lv)  # (B, style_dim)
+        kl = kl_dims.sum(-1).mean()
+        kl_charged = kl_dims.mean(0).clamp_min(cfg.style_free_bits).sum()  # free bits (Kingma et al. 2016)
+        latent_kl = (kl_normal(z_mu, z_lv).sum(-1) * lk).sum() / lk.sum().clamp_min(1.0) / cfg.latent_dim
+        orth = orthogonality_loss(parts, lkeep)
         total = (cfg.w_recon * recon + cfg.w_diff * diff + self.scalars.get("kl_weight", 1.0) * cfg.w_kl * kl_charged
                  + cfg.w_orth * orth + cfg.w_latent_kl * latent_kl)
         return {"loss": total, "recon": recon, "diffusion": diff, "kl": kl, "orth": orth, "latent_kl": latent_kl}

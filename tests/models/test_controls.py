@@ -1,0 +1,68 @@
+"""Each TatumFlow control changes the music the way its name says.
+
+On ``tests/fixtures/tatumflow_controls`` (a micro TatumFlow trained on a
+synthetic two-style corpus by ``scripts/make_control_fixture.py``: *high*
+pieces play eighth notes in the treble, *low* ones quarter notes in the bass,
+both over random chord progressions). A control that stops reaching the music
+(the decoder ignoring the style or the theory, a mode dropping its condition)
+fails these tests; determinism and grammar are tested elsewhere."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tatumflow.evaluation import controls as C
+from tatumflow.models.tatumflow import GenerationPipeline
+from tatumflow.pretrained import load_model
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from make_control_fixture import piece  # noqa: E402
+
+FIX = ROOT / "tests" / "fixtures" / "tatumflow_controls"
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return GenerationPipeline(load_model(FIX)[0], steps=20)
+
+
+@pytest.fixture(scope="module")
+def pieces():
+    rng = np.random.default_rng(123)  # not the fixture's training pieces
+    return piece(rng, "high", 12.0), piece(rng, "low", 12.0)
+
+
+def register(p) -> float:
+    return float(p.notes["pitch"].mean())
+
+
+def test_style_transfer_at_full_strength_moves_toward_the_style_more_than_seeds_differ(pipe, pieces):
+    high, low = pieces
+    weak = [pipe.style_transfer(high, low, 0.05, seed=s).performance for s in (0, 1)]
+    full = [pipe.style_transfer(high, low, 1.0, seed=s).performance for s in (0, 1)]
+    effect = register(weak[0]) - register(full[0])  # toward the low style: the register falls
+    seeds = max(abs(register(weak[0]) - register(weak[1])), abs(register(full[0]) - register(full[1])))
+    assert effect > seeds, (effect, seeds)
+    assert effect > 0
+
+
+@pytest.mark.xfail(strict=True, reason="edit-harmony does not follow the requested chords yet: on this fixture "
+                   "the edited and the unedited outputs match 0 of the requested roots (issue 13)")
+def test_edit_harmony_follows_the_requested_roots_more_than_the_unedited_output(pipe, pieces):
+    high, _ = pieces
+    prog = "Dm7 G7 Cmaj7 A7 Dm7 G7"
+    edited = pipe.edit_harmony(high, prog, 0.8, seed=0).performance
+    unedited = pipe.style_transfer(high, high, 0.8, seed=0).performance  # same noising, its own harmony
+    a = C.chord_accuracy(edited, prog.split(), duration=high.end)["root_accuracy"]
+    b = C.chord_accuracy(unedited, prog.split(), duration=high.end)["root_accuracy"]
+    assert a > b, (a, b)
+
+
+def test_interpolation_endpoints_differ_and_follow_their_sources(pipe, pieces):
+    high, low = pieces
+    a0, a1 = (r.performance for r in pipe.interpolate(high, low, (0.0, 1.0), 8.0, seed=0))
+    assert not np.array_equal(a0.notes["pitch"], a1.notes["pitch"])
+    assert register(a0) > register(a1)  # alpha 0 is the high piece's style
