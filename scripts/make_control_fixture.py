@@ -3,7 +3,7 @@
     python scripts/make_control_fixture.py tests/fixtures/tatumflow_controls [--steps 1500]
 
 The corpus makes every control's effect easy to see, so a test can tell a
-control that works from one that does not (tests/models/test_controls.py):
+control that works from one that does not (tests/models/test_tatumflow_controls.py):
 
 * two "pianists": *high* (eighth notes in the treble, loud, short) and *low*
   (quarter notes in the bass, soft, long): style transfer and interpolation

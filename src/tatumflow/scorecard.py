@@ -198,8 +198,7 @@ def _features(perfs: Sequence[Performance]) -> np.ndarray:
     return feature_vector(list(perfs))[0]
 
 
-def score_continuation(pipe, pairs, reference_pairs, card: _Card, *, tag: str, seed: int = 0,
-                       bits: bool = True) -> dict:
+def score_continuation(pipe, pairs, card: _Card, *, tag: str, seed: int = 0) -> dict:
     gens, errors = [], 0
     for i, (prompt, _, _) in enumerate(pairs):
         r = pipe.continuation(prompt, NEXT_SECONDS, seed=seed + i)
@@ -213,12 +212,10 @@ def score_continuation(pipe, pairs, reference_pairs, card: _Card, *, tag: str, s
            "density_ratio_tail": float(dens / max(real_dens, 1e-9)),
            "longest_note": max(C.longest_note(g) for g in gens),
            "notes_per_second": float(np.mean([len(g) / NEXT_SECONDS for g in gens])), "grammar_errors": errors}
-    if bits:
-        b = pipe.bits_per_note([w for _, _, w in pairs], [PROMPT_SECONDS] * len(pairs), seed=seed)
-        out["bits_per_note"] = b["bits_per_note"]
-        out["bits_notes"] = b["notes"]
+    b = pipe.bits_per_note([w for _, _, w in pairs], [PROMPT_SECONDS] * len(pairs), seed=seed)
+    out["bits_per_note"], out["bits_notes"] = b["bits_per_note"], b["notes"]
     card.step(f"{tag}continuation: mean OA {out['mean_oa']:.3f}, P(target) {out['p_target']:.3f}, "
-              f"density ratio {out['density_ratio_tail']:.2f}" + (f", {out['bits_per_note']:.2f} bits/note" if bits else ""))
+              f"density ratio {out['density_ratio_tail']:.2f}, {out['bits_per_note']:.2f} bits/note")
     return out
 
 
@@ -404,7 +401,7 @@ def scorecard(model: "str | os.PathLike", data: "str | os.PathLike", out: "str |
                              "notes_per_second_real": float(np.mean([len(n) / NEXT_SECONDS for n in real_next]))}}
     if ref_pairs:
         ref_next = [n for _, n, _ in ref_pairs]
-        real["continuation"].update({"reference_pieces": len(ref_pairs), "mean_oa": card.mean_oa(ref_next, real_next),
+        real["continuation"].update({"reference_prompts": len(ref_pairs), "mean_oa": card.mean_oa(ref_next, real_next),
                                      "p_target": card.p_target(ref_next)})
     reals = _slices(d.target, NEXT_SECONDS, max(budget.unconditional, 4))
     real["unconditional"] = {"diversity": C.diversity(_features(reals), _features(reals).std(0)),
@@ -420,7 +417,7 @@ def scorecard(model: "str | os.PathLike", data: "str | os.PathLike", out: "str |
         echo(f"{info['spec']} ({fam.name}, {info['params']:,} parameters): {', '.join(modes)}")
         r: dict = {}
         if "continuation" in modes:
-            r["continuation"] = score_continuation(pipe, pairs, ref_pairs, card, tag=tag, seed=seed)
+            r["continuation"] = score_continuation(pipe, pairs, card, tag=tag, seed=seed)
         if "unconditional" in modes:
             r["unconditional"] = score_unconditional(pipe, reals, budget.unconditional, budget.seconds if quick
                                                      else NEXT_SECONDS, card, tag=tag, seed=seed)
@@ -513,8 +510,14 @@ def table_rows(doc: dict) -> list[tuple[str, str, str, list[str]]]:
     return rows
 
 
+def _label(spec: str) -> str:
+    """A model's column name: a shipped name, or the run folder with its checkpoint."""
+    p = Path(spec)
+    return f"{p.parent.name}/{p.name}" if p.name == "best" or p.name.startswith("step-") else p.name
+
+
 def format_table(doc: dict) -> str:
-    heads = ["mode", "measure", Path(doc["model"]["spec"]).name] + [Path(k).name for k in doc["baselines"]] + ["real"]
+    heads = ["mode", "measure", _label(doc["model"]["spec"])] + [_label(k) for k in doc["baselines"]] + ["real"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for mode, label, mv, bvs, rv in table_rows(doc):
         lines.append("| " + " | ".join([mode, label, mv, *bvs, rv]) + " |")

@@ -31,6 +31,20 @@ Alongside:
 
 Loss: ``w_recon * CE + w_diff * diffusion + w_kl * KL(style) + w_orth * orth
 + w_latent_kl * KL(latents)``; defaults 1.0 / 0.5 / 0.1 / 0.2 / 1e-3.
+
+Making the decoder read the plan (all off by default, so older checkpoints and
+recipes behave as before; measured in the README's scorecard section). Trained
+on posterior latents that have seen the tokens they help predict, the decoder
+learns to copy from them, and at generation, where the latents come from the
+diffusion prior, it either ignores the plan (style transfer, interpolation and
+harmony edits do nothing) or trusts a wrong one. ``token_dropout`` masks a
+share of its input tokens (it cannot read the next token off the last ones);
+``gen_latent_prob`` gives it, after a random prefix of spans, the denoiser's
+own estimate of the latents; ``latent_dropout`` hides all latents from some
+samples (the style and the theory must carry the piece); ``style_from_denoiser``
+lets the diffusion loss shape the style (a style the denoiser needs is one that
+steers the plan); ``theory_in_decoder`` puts each span's theory embedding next
+to its latent in the decoder's memory.
 """
 
 from __future__ import annotations
