@@ -183,3 +183,15 @@ def test_live_port_sink_plays_in_time(monkeypatch):
     on67 = next(t for t, k, n in sent if (k, n) == ("note_on", 67))
     assert abs(on67 - on64) < 0.002  # a chord's notes leave together
     assert np.percentile(sink.lateness_ms(), 99) < 10
+
+
+def test_sampled_notes_stay_on_the_piano():
+    """The fixture model puts weight on pitches outside the piano (its pinned outputs
+    held 117 and 127 before the mask); generation keeps every note on the 88 keys."""
+    from tatumflow.models.music_rnn import performance_to_notes
+
+    model = load_model(REPO / "tests" / "fixtures" / "music_rnn_v1")[0]
+    st = NoteStreamer(model, seed=1)
+    st.prime(performance_to_notes(random_performance(np.random.default_rng(0), 24, pedal=False, span=3.0)))
+    pitches = np.array([st.next_note()[0] for _ in range(300)])
+    assert ((pitches >= 21) & (pitches <= 108)).all() and len(np.unique(pitches)) > 20

@@ -26,6 +26,7 @@ from .model import TIME_BIN, MusicRNN, note_bits
 
 
 MAX_CHORD = 8  # most notes a generated chord may stack at one instant
+PIANO = (21, 108)  # the pitches a generated note may take (A0..C8)
 
 
 class NoteStreamer:
@@ -60,6 +61,8 @@ class NoteStreamer:
         if self.heads is None:
             raise TatumFlowError("prime the streamer with a prompt first")
         logits, step, dur = (h[0, -1] for h in self.heads)
+        logits = logits.clone()
+        logits[:PIANO[0]] = logits[PIANO[1] + 1:] = float("-inf")  # only the 88 keys
         probs = torch.softmax(logits / self.temperature, -1)
         pitch = int(torch.multinomial(probs, 1, generator=self.gen))
         step_s = max(float(step), 0.0)
