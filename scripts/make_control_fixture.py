@@ -28,11 +28,13 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-QUALITIES = {"maj7": (0, 4, 7, 11), "m7": (0, 3, 7, 10), "7": (0, 4, 7, 10)}
+QUALITIES = ("maj7", "m7", "7")
 
 
 def chord_tones(root: int, quality: str, lo: int, hi: int) -> np.ndarray:
-    pcs = {(root + i) % 12 for i in QUALITIES[quality]}
+    from tatumflow.features import parse_chord
+
+    pcs = {(root + i) % 12 for i in parse_chord("C" + quality)[1]}
     return np.array([p for p in range(lo, hi + 1) if p % 12 in pcs])
 
 
@@ -43,7 +45,7 @@ def piece(rng: np.random.Generator, style: str, seconds: float = 40.0):
     step, dur, (lo, hi), vel = (0.25, 0.18, (72, 92), (90, 115)) if high else (0.5, 0.45, (36, 57), (35, 60))
     on, off, pit, v = [], [], [], []
     for c in range(int(seconds // 2)):
-        root, q = int(rng.integers(0, 12)), str(rng.choice(list(QUALITIES)))
+        root, q = int(rng.integers(0, 12)), str(rng.choice(QUALITIES))
         tones = chord_tones(root, q, lo, hi)
         block = chord_tones(root, q, 55 if high else 48, 70 if high else 62)[:4]
         t0 = 2.0 * c

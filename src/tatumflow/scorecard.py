@@ -103,7 +103,7 @@ def _load(src, where, *, limit=None, exclude=()) -> tuple[list[Performance], lis
     return [s.perfs[i] for i in keep], [s.keys[i] for i in keep]
 
 
-def reference_where(where: Mapping[str, str]) -> Optional[dict]:
+def default_reference_where(where: Mapping[str, str]) -> Optional[dict]:
     """The default real-vs-real reference: the same filters on another split
     (validation, or train when the target is the validation split)."""
     if "split" not in where:
@@ -117,7 +117,7 @@ def load_data(src, where: Mapping[str, str], *, contrast_where: Optional[Mapping
     contrast = _load(src, contrast_where, exclude=keys)[0] if contrast_where is not None else []
     if contrast_where is not None and not contrast:
         raise TatumFlowError(f"--contrast-where {dict(contrast_where)}: no piece outside the target set")
-    rw = ref_where if ref_where is not None else reference_where(where)
+    rw = ref_where if ref_where is not None else default_reference_where(where)
     reference = []
     if rw is not None:
         try:
@@ -171,8 +171,14 @@ class _Card:
         self.judge, self.out, self.echo = judge, out, echo
         self.t0 = time.perf_counter()
 
+    def p_targets(self, perfs: Sequence[Performance]) -> np.ndarray:
+        """The style judge's P(target) of each piece (NaN without a judge)."""
+        if self.judge is None or not perfs:
+            return np.full(len(perfs), np.nan)
+        return self.judge.piece_scores(list(perfs))
+
     def p_target(self, perfs: Sequence[Performance]) -> float:
-        return float(np.mean(self.judge.piece_scores(list(perfs)))) if self.judge is not None and perfs else float("nan")
+        return float(np.mean(self.p_targets(perfs))) if perfs else float("nan")
 
     def mean_oa(self, gen: Sequence[Performance], real: Sequence[Performance]) -> float:
         from .evaluation.report import load_set, set_features
@@ -286,7 +292,7 @@ def score_interpolate(pipe, pairs, seconds: float, card: _Card, *, seed: int = 0
         outs = [_perf(r) for r in pipe.interpolate(a, b, ALPHAS, seconds, seed=seed + i)]
         for al, o in zip(ALPHAS, outs):
             card.save(f"interpolate_{i:02d}_a{al:.2f}", o)
-        p = [card.p_target([o]) for o in outs]
+        p = card.p_targets(outs).tolist()
         p_alpha.append(p)
         p_rho.append(C.spearman([-x for x in ALPHAS], p))  # alpha 0 is the target pianist
         for k, f in C.TEXTURE.items():

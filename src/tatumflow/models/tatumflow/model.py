@@ -359,12 +359,14 @@ class TatumFlow(nn.Module):
         """Next-token logits at every position of ``ids`` (positions from ``offset``).
         ``theory``: (B, n, theory_dim) per-span theory embedding for a model with
         ``theory_in_decoder`` (``None``: the null theory, nothing known)."""
-        slots = self.memory_in(latents) + self.memory_pos[: latents.shape[1]]
-        if self.theory_dec is not None:
-            if theory is None:
-                theory = self.null_theory.expand(latents.shape[0], latents.shape[1], -1)
-            slots = slots + self.theory_dec(theory.to(slots.dtype))
-        mem = torch.cat([self.style_dec(style)[:, None], slots], 1)
+        mem = None  # once a cache holds the memory's keys and values, the memory itself is not read again
+        if cache is None or not cache.memory or cache.memory[0] is None:
+            slots = self.memory_in(latents) + self.memory_pos[: latents.shape[1]]
+            if self.theory_dec is not None:
+                if theory is None:
+                    theory = self.null_theory.expand(latents.shape[0], latents.shape[1], -1)
+                slots = slots + self.theory_dec(theory.to(slots.dtype))
+            mem = torch.cat([self.style_dec(style)[:, None], slots], 1)
         if latent_keep is not None:
             latent_keep = torch.cat([latent_keep.new_ones(latent_keep.shape[0], 1), latent_keep], 1)
         x = self.token_embeddings(ids, offset)
