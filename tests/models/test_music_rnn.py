@@ -19,7 +19,7 @@ from tatumflow.models.music_rnn import note_bits
 def test_streaming_equals_full_forward(option):
     torch.manual_seed(0)
     m = MusicRNN(MusicRNNConfig(option=option)).eval()
-    notes = torch.rand(1, 12, 3) * torch.tensor([100.0, 0.5, 1.0])
+    notes = torch.rand(1, 12, 4) * torch.tensor([100.0, 0.5, 1.0, 127.0])
     full, _ = m(notes)
     state, outs = None, []
     for t in range(12):
@@ -32,16 +32,33 @@ def test_bidirectional_option_refuses_to_generate():
     m = MusicRNN(MusicRNNConfig(option="B"))
     with pytest.raises(TatumFlowError, match="bidirectional"):
         NoteStreamer(m)
-    assert m(torch.rand(2, 10, 3))[0][0].shape == (2, 1, 128)  # analysis: one prediction per window
+    assert m(torch.rand(2, 10, 4))[0][0].shape == (2, 1, 128)  # analysis: one prediction per window
+
+
+def test_bidirectional_option_reads_the_whole_window_backwards():
+    """Option B's prediction depends on the window's first note through its backward
+    direction too (it once took the backward state after the last note only)."""
+    torch.manual_seed(0)
+    m = MusicRNN(MusicRNNConfig(option="B")).eval()
+    x = torch.rand(1, 10, 4) * torch.tensor([100.0, 0.5, 1.0, 127.0])
+    y = x.clone()
+    y[0, 0, 0] += 30  # another first pitch
+    with torch.no_grad():
+        h = m.lstm1(m.features(x))[0]
+        back_first = h[0, 0, 128:]  # the backward direction after reading the whole window
+        back_last = h[0, -1, 128:]  # ... after the last note only
+        assert not torch.allclose(back_first, back_last)
+        assert not torch.allclose(m(x)[0][0], m(y)[0][0])
 
 
 def test_overfit_one_batch():
     torch.manual_seed(0)
     m = MusicRNN(MusicRNNConfig(option="C", seq_len=16))
-    batch = {"notes": torch.cat([torch.randint(40, 80, (4, 17, 1)).float(), torch.rand(4, 17, 2) * 0.5], -1)}
+    batch = {"notes": torch.cat([torch.randint(40, 80, (4, 17, 1)).float(), torch.rand(4, 17, 2) * 0.5,
+                                 torch.full((4, 17, 1), 64.0)], -1)}
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
     first = None
-    for _ in range(300):
+    for _ in range(600):
         loss = m.training_step(batch).loss
         first = first or float(loss.detach())
         opt.zero_grad()
@@ -65,12 +82,13 @@ def test_generation_always_ends_even_when_time_stands_still(tmp_path):
 def test_windows_and_likelihood(store):
     ds = NoteWindowDataset(store, split="train", seq_len=20)
     w = ds[5]["notes"]
-    assert w.shape == (21, 3) and w[0, 1] == 0 and (w[:, 0] >= 21).all()
+    assert w.shape == (21, 4) and w[0, 1] == 0 and (w[:, 0] >= 21).all() and (w[:, 3] >= 1).all()
     ds.set_scalar("seq_len", 30)
-    assert ds[0]["notes"].shape == (31, 3)
+    assert ds[0]["notes"].shape == (31, 4)
     m = MusicRNN(MusicRNNConfig(option="A"))
     out = m.validation_step({"notes": torch.stack([ds[i]["notes"] for i in range(8)])})
     assert 0 <= out.metrics["pitch_accuracy"] <= 1 and 5 < out.metrics["bits_per_note"] < 60
+    assert 4 < out.metrics["velocity_bits_per_note"] < 10  # untrained: about log2(128) = 7 bits
     # a better prediction costs fewer bits
     tgt = torch.tensor([[60.0, 0.25, 0.5]])
     good = note_bits(torch.nn.functional.one_hot(torch.tensor([60]), 128).float() * 10, torch.tensor([0.25]),
@@ -129,7 +147,7 @@ def test_lora_finetune_from_a_config(store, tmp_path):
     tuned, _ = load_model(ft["checkpoint"], ema=False)
     apply_lora(base_model, r=8, alpha=16, targets=["dense.0", "pitch", "step", "duration"])
     load_adapter(base_model, tmp_path / "ft" / "adapter")
-    x = torch.rand(1, 10, 3) * torch.tensor([100.0, 0.3, 0.5])
+    x = torch.rand(1, 10, 4) * torch.tensor([100.0, 0.3, 0.5, 127.0])
     with torch.no_grad():
         torch.testing.assert_close(base_model.eval()(x)[0][0], tuned(x)[0][0])
         assert not torch.allclose(base_model(x)[0][0], load_model(base["checkpoint"])[0](x)[0][0])
@@ -171,7 +189,7 @@ def test_live_port_sink_plays_in_time(monkeypatch):
 
     monkeypatch.setattr(mido, "open_output", lambda *a, **k: Port())
     sink = MidiPortSink()
-    for note in [(1.0, 1.1, 60), (1.2, 1.25, 64), (1.2, 1.3, 67)]:
+    for note in [(1.0, 1.1, 60, 70), (1.2, 1.25, 64, 90), (1.2, 1.3, 67, 90)]:
         sink(note)
     sink.close()
     kinds = [(k, n) for _, k, n in sent]
@@ -195,3 +213,51 @@ def test_sampled_notes_stay_on_the_piano():
     st.prime(performance_to_notes(random_performance(np.random.default_rng(0), 24, pedal=False, span=3.0)))
     pitches = np.array([st.next_note()[0] for _ in range(300)])
     assert ((pitches >= 21) & (pitches <= 108)).all() and len(np.unique(pitches)) > 20
+
+
+def test_time_bins_score_and_sample_every_10ms_step():
+    from tatumflow.models.music_rnn.model import TimeBins
+
+    bins = TimeBins(64, 8.0)
+    k = torch.arange(0, 801)
+    b = bins.index(k * 0.01)
+    # every 10 ms step falls in exactly one bin, the bins partition 0..8 s in order
+    assert (b.diff() >= 0).all() and int(bins.count.sum()) == 801 and int(b[0]) == 0 and int(b[1]) == 1
+    assert (bins.first_k[b] <= k).all() and (k < bins.first_k[b] + bins.count[b]).all()
+    # bits over all steps form a distribution: sum of 2^-bits is 1
+    logits = torch.randn(64).expand(801, 64)
+    assert abs(float((2 ** -bins.bits(logits, k * 0.01)).sum()) - 1) < 1e-4
+    gen = torch.Generator().manual_seed(0)
+    peaked = torch.full((64,), -30.0)
+    peaked[int(bins.index(torch.tensor(0.5)))] = 30.0
+    draws = [bins.sample(peaked, 1.0, gen) for _ in range(50)]
+    assert all(int(bins.index(torch.tensor(d))) == int(bins.index(torch.tensor(0.5))) for d in draws)
+    assert len(set(draws)) > 1  # sampled within the bin, not its mean
+
+
+def test_velocity_and_time_heads_are_learned_and_sampled():
+    """A model trained on loud notes plays loud, on quiet notes quietly; its sampled
+    steps follow the training steps (not a constant)."""
+    torch.manual_seed(0)
+
+    def trained(vel):
+        m = MusicRNN(MusicRNNConfig(option="C", seq_len=16, time_bins=32, max_time=2.0))
+        steps = torch.tensor([0.1, 0.3]).repeat(4, 9)[:, :17, None]
+        batch = {"notes": torch.cat([torch.randint(50, 70, (4, 17, 1)).float(), steps, torch.full((4, 17, 1), 0.2),
+                                     torch.randint(vel - 5, vel + 5, (4, 17, 1)).float()], -1)}
+        opt = torch.optim.Adam(m.parameters(), lr=2e-2)
+        for _ in range(150):
+            loss = m.training_step(batch).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return m.eval()
+
+    out = {}
+    for vel in (30, 100):
+        st = NoteStreamer(trained(vel), seed=0)
+        st.prime(np.array([[60, 0.0, 0.2, vel]], dtype=np.float32))
+        out[vel] = np.array([st.next_note() for _ in range(40)])
+    assert np.median(out[30][:, 3]) < 45 and np.median(out[100][:, 3]) > 85
+    steps = out[100][:, 1]
+    assert len(np.unique(np.round(steps, 2))) > 1 and 0.05 < np.median(steps) < 0.4

@@ -76,13 +76,13 @@ def answer_notes(model, phrase: Performance, seconds: float, *, seed: int = 0, t
         from ..models.music_rnn import NoteStreamer
         from ..models.music_rnn.data import performance_to_notes
 
-        st = NoteStreamer(model, temperature=temperature, seed=seed,
+        st = NoteStreamer(model, temperature=temperature, seed=seed,  # velocity: for a model without the head
                           velocity=int(np.clip(np.median(phrase.notes["velocity"]), 1, 127)))
         st.prime(performance_to_notes(phrase), start=float(phrase.notes["onset"].min()))
         t0 = None
-        for on, off, pitch in st.stream(seconds):
+        for on, off, pitch, velocity in st.stream(seconds):
             t0 = on if t0 is None else t0
-            yield on - t0, off - t0, int(pitch), st.velocity
+            yield on - t0, off - t0, int(pitch), int(velocity)
         return
     if family == "tatumflow":
         from ..models.tatumflow.generate import GenerationPipeline, Sampling

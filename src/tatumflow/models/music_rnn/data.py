@@ -13,12 +13,12 @@ from .model import MusicRNNConfig
 
 
 def performance_to_notes(perf) -> np.ndarray:
-    """(N, 3) float32 notes (pitch, step s, duration s) in onset order."""
+    """(N, 4) float32 notes (pitch, step s, duration s, velocity) in onset order."""
     n = perf.notes
     on = n["onset"]
     step = np.diff(on, prepend=on[0] if len(on) else 0.0)
     return np.stack([n["pitch"].astype(np.float32), step.astype(np.float32),
-                     (n["offset"] - on).astype(np.float32)], axis=1)
+                     (n["offset"] - on).astype(np.float32), n["velocity"].astype(np.float32)], axis=1)
 
 
 class NoteWindowDataset(torch.utils.data.Dataset):

@@ -22,7 +22,7 @@ from ...midi.io import write_midi
 from ...midi.playback import Message, Scheduler
 from ...performance import Performance
 from .data import performance_to_notes
-from .model import TIME_BIN, MusicRNN, note_bits
+from .model import TIME_BIN, MusicRNN
 
 
 MAX_CHORD = 8  # most notes a generated chord may stack at one instant
@@ -32,6 +32,8 @@ PIANO = (21, 108)  # the pitches a generated note may take (A0..C8)
 class NoteStreamer:
     def __init__(self, model: MusicRNN, *, temperature: float = 1.0, seed: int = 0,
                  velocity: int = 80, min_duration: float = 0.02):
+        """``velocity``: every note's velocity for a model without a velocity head
+        (one with it samples each note's)."""
         model.check_causal()
         if temperature <= 0:
             raise TatumFlowError(f"temperature must be > 0, got {temperature}")
@@ -47,65 +49,76 @@ class NoteStreamer:
 
     @torch.no_grad()
     def prime(self, notes: np.ndarray, *, start: float = 0.0) -> None:
-        """Feed a prompt of (N, 3) notes (pitch, step, duration) whose first note sounds
-        at ``start`` seconds; time continues from the prompt's last onset."""
+        """Feed a prompt of (N, 4) notes (pitch, step, duration, velocity) whose first note
+        sounds at ``start`` seconds; time continues from the prompt's last onset."""
         if len(notes) == 0:
-            notes = np.array([[60, 0.0, 0.5]], dtype=np.float32)
+            notes = np.array([[60, 0.0, 0.5, self.velocity]], dtype=np.float32)
         x = torch.as_tensor(notes, dtype=torch.float32)[None]
         self.heads, self.state = self.model(x, self.state)
         self.time = start + float(np.sum(notes[1:, 1], dtype=np.float64))  # steps after the first note
 
     @torch.no_grad()
-    def next_note(self) -> tuple[int, float, float]:
-        """Sample the next (pitch, step, duration) and advance the state by one note."""
+    def next_note(self) -> tuple[int, float, float, int]:
+        """Sample the next (pitch, step, duration, velocity) and advance the state by one
+        note. Step and duration are sampled from categorical time heads, the means of
+        regression heads (the seed's model); velocity is sampled when the model has
+        the head."""
         if self.heads is None:
             raise TatumFlowError("prime the streamer with a prompt first")
-        logits, step, dur = (h[0, -1] for h in self.heads)
+        logits, step, dur, vel = (h[0, -1] if h is not None else None for h in self.heads)
         logits = logits.clone()
         logits[:PIANO[0]] = logits[PIANO[1] + 1:] = float("-inf")  # only the 88 keys
         probs = torch.softmax(logits / self.temperature, -1)
         pitch = int(torch.multinomial(probs, 1, generator=self.gen))
-        step_s = max(float(step), 0.0)
+        bins = self.model.bins
+        if bins is not None:
+            step_s = bins.sample(step, self.temperature, self.gen)
+            dur_s = bins.sample(dur, self.temperature, self.gen)
+        else:
+            step_s, dur_s = max(float(step), 0.0), float(dur)
+        velocity = self.velocity
+        if vel is not None:
+            velocity = int(torch.multinomial(torch.softmax(vel[1:] / self.temperature, -1), 1,
+                                             generator=self.gen)) + 1
         # A model that keeps predicting "no time passes" would never end the piece:
         # after MAX_CHORD notes at one instant, time moves on by at least one 10 ms bin.
         self.same_onset = self.same_onset + 1 if step_s < TIME_BIN / 2 else 0
         if self.same_onset >= MAX_CHORD:
             step_s, self.same_onset = TIME_BIN, 0
-        dur_s = max(float(dur), self.min_duration)
-        self.heads, self.state = self.model(torch.tensor([[[pitch, step_s, dur_s]]], dtype=torch.float32), self.state)
+        dur_s = max(dur_s, self.min_duration)
+        self.heads, self.state = self.model(torch.tensor([[[pitch, step_s, dur_s, velocity]]], dtype=torch.float32),
+                                            self.state)
         self.time += step_s
-        return pitch, step_s, dur_s
+        return pitch, step_s, dur_s, velocity
 
-    def stream(self, seconds: float) -> Iterator[tuple[float, float, int]]:
-        """(onset s, offset s, pitch) of new notes until ``seconds`` of music after the prompt."""
+    def stream(self, seconds: float) -> Iterator[tuple[float, float, int, int]]:
+        """(onset s, offset s, pitch, velocity) of new notes until ``seconds`` of music
+        after the prompt."""
         end = self.time + seconds
         while True:
-            pitch, _, dur = self.next_note()
+            pitch, _, dur, velocity = self.next_note()
             if self.time >= end:
                 return
-            yield self.time, self.time + dur, pitch
+            yield self.time, self.time + dur, pitch, velocity
 
 
 class MidiFileSink:
     """Collects notes and rewrites ``path`` atomically every ``every`` notes and at close."""
 
-    def __init__(self, path: "str | Path", *, prompt: Optional[Performance] = None, velocity: int = 80,
-                 every: int = 16):
+    def __init__(self, path: "str | Path", *, prompt: Optional[Performance] = None, every: int = 16):
         self.path = Path(path)
-        self.notes: list[tuple[float, float, int]] = []
+        self.notes: list[tuple[float, float, int, int]] = []
         self.prompt = prompt
-        self.velocity, self.every = velocity, every
+        self.every = every
 
     def performance(self) -> Performance:
-        on = [n[0] for n in self.notes]
-        off = [n[1] for n in self.notes]
-        pit = [n[2] for n in self.notes]
-        gen = Performance.from_arrays(on, off, pit, [self.velocity] * len(on), metadata={"source": str(self.path)})
+        on, off, pit, vel = (list(c) for c in zip(*self.notes)) if self.notes else ([], [], [], [])
+        gen = Performance.from_arrays(on, off, pit, vel, metadata={"source": str(self.path)})
         if self.prompt is None or not len(self.prompt):
             return gen
         return gen.replace(notes=np.concatenate([self.prompt.notes, gen.notes]))
 
-    def __call__(self, note: tuple[float, float, int]) -> None:
+    def __call__(self, note: tuple[float, float, int, int]) -> None:
         self.notes.append(note)
         if len(self.notes) % self.every == 0:
             write_midi(self.performance(), self.path)
@@ -122,23 +135,23 @@ class MidiPortSink:
     generator is held at most ``lookahead`` seconds ahead of the clock. Compute never
     makes a note late, and a chord's notes leave together."""
 
-    def __init__(self, port=None, *, velocity: int = 80, lookahead: float = 0.25):
+    def __init__(self, port=None, *, lookahead: float = 0.25):
         """``port``: a port name, ``None`` (a virtual port "TatumFlow"), or an object with
         ``send(message)`` (a mido port, a :class:`~tatumflow.midi.playback.StandInPort`)."""
         if port is None or isinstance(port, str):
             port = _open_output(port)
-        self.port, self.velocity, self.lookahead = port, velocity, lookahead
+        self.port, self.lookahead = port, lookahead
         self.scheduler = Scheduler(port)
         self.scheduler.start()
         self.start: Optional[float] = None
         self.first_onset = 0.0
 
-    def __call__(self, note: tuple[float, float, int]) -> None:
-        onset, offset, pitch = note
+    def __call__(self, note: tuple[float, float, int, int]) -> None:
+        onset, offset, pitch, velocity = note
         if self.start is None:  # the first note sounds as soon as it exists
             self.start, self.first_onset = time.perf_counter() + 0.002, onset
         due = self.start + onset - self.first_onset
-        self.scheduler.add(due, Message("note_on", int(pitch), self.velocity))
+        self.scheduler.add(due, Message("note_on", int(pitch), int(velocity)))
         self.scheduler.add(self.start + offset - self.first_onset, Message("note_off", int(pitch), 0))
         ahead = due - time.perf_counter() - self.lookahead
         if ahead > 0:
@@ -182,11 +195,11 @@ class NotePipeline:
 
     def continuation(self, prompt: Performance, seconds: float = 20.0, *, seed: int = 0,
                      temperature: float = 1.0) -> Performance:
-        """The prompt followed by ``seconds`` of new notes (velocity 80)."""
+        """The prompt followed by ``seconds`` of new notes."""
         streamer = NoteStreamer(self.model, temperature=temperature, seed=seed)
         streamer.prime(performance_to_notes(prompt), start=float(prompt.notes["onset"].min()) if len(prompt) else 0.0)
-        new = np.array(list(streamer.stream(seconds)), dtype=np.float64).reshape(-1, 3)
-        gen = Performance.from_arrays(new[:, 0], new[:, 1], new[:, 2].astype(int), np.full(len(new), 80))
+        new = np.array(list(streamer.stream(seconds)), dtype=np.float64).reshape(-1, 4)
+        gen = Performance.from_arrays(new[:, 0], new[:, 1], new[:, 2].astype(int), new[:, 3].astype(int))
         return prompt.replace(notes=np.concatenate([prompt.notes, gen.notes])) if len(prompt) else gen
 
     @torch.no_grad()
@@ -194,21 +207,25 @@ class NotePipeline:
         """Bits per note of each piece's notes from ``starts[i]`` seconds on, each
         given the ``seq_len`` notes before it (notes earlier than that are not scored)."""
         n = self.model.config.seq_len
-        bits = []
+        bits, vbits = [], []
         for perf, start in zip(pieces, starts):
             notes = torch.as_tensor(performance_to_notes(perf))
             first = max(int(np.searchsorted(perf.notes["onset"], start - 1e-9)), n)
             if len(notes) <= first:
                 continue
-            win = notes.unfold(0, n + 1, 1).permute(0, 2, 1)[first - n:]  # (W, n + 1, 3): windows ending at a scored note
+            win = notes.unfold(0, n + 1, 1).permute(0, 2, 1)[first - n:]  # (W, n + 1, 4): windows ending at a scored note
             for i in range(0, len(win), batch):
                 w = win[i: i + batch]
-                (logits, step, dur), _ = self.model(w[:, :-1])
-                bits.append(note_bits(logits[:, -1], step[:, -1], dur[:, -1], self.model.log_scale, w[:, -1]).numpy())
+                heads, _ = self.model(w[:, :-1])
+                b, vb = self.model.note_bits(tuple(h[:, -1] if h is not None else None for h in heads), w[:, -1])
+                bits.append(b.numpy())
+                if vb is not None:
+                    vbits.append(vb.numpy())
         if not bits:
             raise TatumFlowError("no music to score after the given starts")
         b = np.concatenate(bits)
-        return {"notes": int(len(b)), "bits_per_note": float(b.mean()), "velocity_bits_per_note": float("nan")}
+        return {"notes": int(len(b)), "bits_per_note": float(b.mean()),
+                "velocity_bits_per_note": float(np.concatenate(vbits).mean()) if vbits else float("nan")}
 
 
 def generate_from_prompt(model: MusicRNN, prompt: Performance, seconds: float, out: "str | Path", *,
@@ -277,8 +294,25 @@ def generate_command(model: MusicRNN, opts: dict, *, device="cpu", echo=print) -
             prompt = prompt.slice(0, opts["prompt_seconds"])
     else:
         prompt = Performance.from_arrays([0.0], [0.5], [60], [80])
-    res = generate_from_prompt(model, prompt, opts["seconds"], opts["out"], temperature=opts["temperature"],
-                               seed=opts["seed"], live=opts["live"], port=opts["port"])
+    n = opts.get("rerank") or 1
+    if n > 1:  # generate-then-judge: N candidates, the scorer's favourite kept
+        from ...generation.rerank import Scorer, new_part, rerank
+
+        if opts["live"]:
+            raise TatumFlowError("--rerank needs every candidate before the first note plays; drop --live")
+        scorer = Scorer(opts.get("rerank_by") or "style")
+        pipe = NotePipeline(model)
+        t0 = time.perf_counter()
+        perf, _ = rerank(lambda sd: pipe.continuation(prompt, opts["seconds"], seed=sd,
+                                                      temperature=opts["temperature"]),
+                         n, scorer, seed=opts["seed"], performance=lambda p: new_part(p, prompt), echo=echo)
+        write_midi(perf, opts["out"])
+        compute = time.perf_counter() - t0
+        res = {"performance": perf, "notes": len(perf) - len(prompt), "compute_seconds": compute,
+               "realtime_factor": n * opts["seconds"] / compute if compute > 0 else float("inf")}
+    else:
+        res = generate_from_prompt(model, prompt, opts["seconds"], opts["out"], temperature=opts["temperature"],
+                                   seed=opts["seed"], live=opts["live"], port=opts["port"])
     echo(f"{opts['out']}: {res['notes']} new notes, {opts['seconds']:g}s of music in {res['compute_seconds']:.2f}s "
          f"of compute (realtime factor {res['realtime_factor']:.0f}x)")
     paths = [Path(opts["out"])]
