@@ -43,6 +43,11 @@ def test_resume_is_bit_identical(tmp_path):
     for k in a.ema.shadow:
         assert torch.equal(a.ema.shadow[k], b2.ema.shadow[k]), k
     assert [h["loss"] for h in a.history][3:] == [h["loss"] for h in b2.history]
+    # every session of the run is on record, for the model card
+    sessions = json.loads((tmp_path / "b" / "sessions.json").read_text())
+    assert [(x["from_step"], x["to_step"], x["stop_reason"]) for x in sessions] == [(0, 3, "stop_after"),
+                                                                                   (3, 8, "max_steps")]
+    assert all(x["seconds"] >= 0 and "CPU" in x["hardware"] for x in sessions)
 
 
 def test_gradient_accumulation_equals_one_big_batch(tmp_path):

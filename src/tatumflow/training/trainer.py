@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import math
 import os
 import time
@@ -198,6 +199,7 @@ class Trainer:
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step", mininterval=1.0,
                    disable=not self.progress or self.rank != 0)
         t_start = time.perf_counter()
+        first_step = self.step
         window_items, window_t = 0, time.perf_counter()
         micro = cfg.batch_size // (cfg.grad_accum * self.world)
         stop_reason = "max_steps"
@@ -273,8 +275,28 @@ class Trainer:
         if cfg.restore_best and (self.out / "best").exists():
             self._restore_best()
         self._close_logs()
-        return {"steps": self.step, "stop_reason": stop_reason, "seconds": time.perf_counter() - t_start,
+        seconds = time.perf_counter() - t_start
+        if self.rank == 0:
+            self._record_session(first_step, seconds, stop_reason)
+        return {"steps": self.step, "stop_reason": stop_reason, "seconds": seconds,
                 "checkpoint": str(final), "best": self.best}
+
+    def _record_session(self, first_step: int, seconds: float, stop_reason: str) -> None:
+        """Append this ``fit`` to ``sessions.json``: steps, wall time and hardware of every
+        session of the run (a resumed run has several), what a model card reports."""
+        import platform
+
+        from ..utils import write_json_atomic
+
+        path = self.out / "sessions.json"
+        sessions = json.loads(path.read_text()) if path.exists() else []
+        dev = self.device
+        hardware = (torch.cuda.get_device_name(dev) if dev.type == "cuda"
+                    else f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
+        sessions.append({"from_step": first_step, "to_step": self.step, "seconds": round(seconds, 1),
+                         "stop_reason": stop_reason, "hardware": hardware, "world_size": self.world,
+                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json_atomic(path, sessions)
 
     def _training_step(self, batch) -> StepOutput:
         if self.forward_model is None:
