@@ -61,6 +61,10 @@ def test_quick_scorecard_writes_every_mode(data, tmp_path, capsys):
     assert set(m["interpolate"]["monotonicity"]) == {"p_target", "density", "voicing_size", "register", "texture_mean"}
     assert card["steps"] == 4 and m["continuation"]["prompts"] == 4 and m["continuation"]["grammar_errors"] == 0
     assert 0 < m["continuation"]["bits_per_note"] < 60
+    # generate-then-judge: the judge's favourite of 2 candidates per prompt scores at least the plain P(target)
+    assert m["continuation"]["rerank_n"] == 2
+    assert m["continuation"]["rerank_p_target"] >= m["continuation"]["p_target"] - 1e-9
+    assert 0 <= m["continuation"]["rerank_mean_oa"] <= 1
     for v in list(m["style_transfer"]["chroma_by_strength"].values()) + [m["edit_harmony"]["root_accuracy"]]:
         assert 0.0 <= v <= 1.0
     # the real-vs-real reference comes from the val piece of the same pianist

@@ -8,7 +8,9 @@ and each control is measured the same way on the real music of the same slices
 * continuation: 10 s prompts (the first 10 s of each target piece, then every
   30 s) continued 20 s; the continuations vs the real next 20 s as sets (mean
   OA), the style judge's P(target), bits/note of the real next 20 s without
-  look-ahead, note density of the last 5 s vs the real, the longest held note.
+  look-ahead, note density of the last 5 s vs the real, the longest held note;
+  generate-then-judge: the same with the judge's favourite of N candidates per
+  prompt (``rerank_*``; N = 4, 2 in the quick card).
   Real vs real: the same slices of a *reference* set (another album of the
   same pianist) in place of the generated ones.
 * unconditional: samples vs the real 20 s slices: mean OA, P(target), diversity.
@@ -63,12 +65,13 @@ class Budget:
     pairs: int               # interpolation pairs
     improv_prompts: int
     variations: int
+    rerank: int              # continuation candidates per prompt for generate-then-judge (the first is the plain one)
 
 
 FULL = Budget(pieces=0, prompts_per_piece=3, seconds=20.0, unconditional=16, contents=8, harmony_prompts=8,
-              pairs=4, improv_prompts=4, variations=3)
+              pairs=4, improv_prompts=4, variations=3, rerank=4)
 QUICK = Budget(pieces=2, prompts_per_piece=2, seconds=10.0, unconditional=3, contents=2, harmony_prompts=1,
-               pairs=1, improv_prompts=1, variations=2)
+               pairs=1, improv_prompts=1, variations=2, rerank=2)
 
 #: The controls issue's targets: (JSON key under ``modes``, comparison, value).
 TARGETS = (
@@ -204,13 +207,20 @@ def _features(perfs: Sequence[Performance]) -> np.ndarray:
     return feature_vector(list(perfs))[0]
 
 
-def score_continuation(pipe, pairs, card: _Card, *, tag: str, seed: int = 0) -> dict:
-    gens, errors = [], 0
+def score_continuation(pipe, pairs, card: _Card, *, tag: str, seed: int = 0, rerank: int = 1) -> dict:
+    """Continuations of every prompt, scored against the real next 20 s; with ``rerank``
+    N > 1 also N candidates per prompt (seeds apart by 1000) and the one the style
+    judge prefers, as ``generate --rerank N`` keeps it."""
+    gens, errors, picked = [], 0, []
     for i, (prompt, _, _) in enumerate(pairs):
         r = pipe.continuation(prompt, NEXT_SECONDS, seed=seed + i)
         errors += _errors(r)
         gens.append(_perf(r).slice(PROMPT_SECONDS, PROMPT_SECONDS + NEXT_SECONDS))
         card.save(f"{tag}continuation_{i:02d}", _perf(r))
+        if rerank > 1 and card.judge is not None:
+            cands = [gens[-1]] + [_perf(pipe.continuation(prompt, NEXT_SECONDS, seed=seed + i + 1000 * j))
+                                  .slice(PROMPT_SECONDS, PROMPT_SECONDS + NEXT_SECONDS) for j in range(1, rerank)]
+            picked.append(cands[int(np.argmax(card.p_targets(cands)))])
     real = [n for _, n, _ in pairs]
     dens = np.mean([C.tail_density(g, NEXT_SECONDS) for g in gens])
     real_dens = np.mean([C.tail_density(n, NEXT_SECONDS) for n in real])
@@ -218,6 +228,12 @@ def score_continuation(pipe, pairs, card: _Card, *, tag: str, seed: int = 0) -> 
            "density_ratio_tail": float(dens / max(real_dens, 1e-9)),
            "longest_note": max(C.longest_note(g) for g in gens),
            "notes_per_second": float(np.mean([len(g) / NEXT_SECONDS for g in gens])), "grammar_errors": errors}
+    if picked:  # P(target) is what was selected on (optimistic); mean OA and density are not
+        out["rerank_n"] = rerank
+        out["rerank_p_target"] = card.p_target(picked)
+        out["rerank_mean_oa"] = card.mean_oa(picked, real)
+        out["rerank_density_ratio_tail"] = float(
+            np.mean([C.tail_density(g, NEXT_SECONDS) for g in picked]) / max(real_dens, 1e-9))
     b = pipe.bits_per_note([w for _, _, w in pairs], [PROMPT_SECONDS] * len(pairs), seed=seed)
     out["bits_per_note"], out["bits_notes"] = b["bits_per_note"], b["notes"]
     card.step(f"{tag}continuation: mean OA {out['mean_oa']:.3f}, P(target) {out['p_target']:.3f}, "
@@ -423,7 +439,7 @@ def scorecard(model: "str | os.PathLike", data: "str | os.PathLike", out: "str |
         echo(f"{info['spec']} ({fam.name}, {info['params']:,} parameters): {', '.join(modes)}")
         r: dict = {}
         if "continuation" in modes:
-            r["continuation"] = score_continuation(pipe, pairs, card, tag=tag, seed=seed)
+            r["continuation"] = score_continuation(pipe, pairs, card, tag=tag, seed=seed, rerank=budget.rerank)
         if "unconditional" in modes:
             r["unconditional"] = score_unconditional(pipe, reals, budget.unconditional, budget.seconds if quick
                                                      else NEXT_SECONDS, card, tag=tag, seed=seed)
@@ -491,6 +507,8 @@ def table_rows(doc: dict) -> list[tuple[str, str, str, list[str]]]:
             ("continuation", "bits/note of the real next 20 s", ("bits_per_note",), None),
             ("continuation", "density last 5 s / real", ("density_ratio_tail",), None),
             ("continuation", "longest note (s)", ("longest_note",), ("longest_note_real",)),
+            ("continuation", "reranked (judge's best of N): P(target)", ("rerank_p_target",), None),
+            ("continuation", "reranked: mean OA", ("rerank_mean_oa",), None),
             ("unconditional", "mean OA", ("mean_oa",), None),
             ("unconditional", "P(target)", ("p_target",), ("p_target",)),
             ("unconditional", "diversity", ("diversity",), ("diversity",)),

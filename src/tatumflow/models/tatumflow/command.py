@@ -56,7 +56,21 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
     inputs = Inputs(prompt=load(opts["prompt"]), style=load(opts["style"]), seconds=opts["seconds"],
                     chords=opts["chords"], strength=opts["strength"], creativity=opts["creativity"],
                     variations=opts["variations"], alphas=alphas, seed=opts["seed"])
-    results = run_mode(pipe, mode, inputs, s)
+    n = opts.get("rerank") or 1
+    if n > 1:  # generate-then-judge: N candidates, the scorer's favourite kept
+        from dataclasses import replace
+
+        from ...generation.rerank import Scorer, new_part, rerank
+
+        if mode in ("improvise", "interpolate"):
+            raise TatumFlowError(f"--rerank applies to modes with one output, not --mode {mode}")
+        scorer = Scorer(opts.get("rerank_by") or "style")
+        prompt = inputs.prompt if mode == "continuation" else None
+        results, _ = rerank(lambda sd: run_mode(pipe, mode, replace(inputs, seed=sd), s), n, scorer,
+                            seed=opts["seed"], performance=lambda res: new_part(res[0][1].performance, prompt),
+                            echo=echo)
+    else:
+        results = run_mode(pipe, mode, inputs, s)
     files = write_results(results, opts["out"], label=mode, pianoroll=opts.get("pianoroll"))
     for (_, r), (path, _) in zip(results, files):
         echo(f"{path}: {mode}, {len(r.performance)} notes, {r.performance.end:.1f}s, "
