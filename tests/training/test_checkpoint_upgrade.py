@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from tatumflow.pretrained import load_model
 from tatumflow.tokenizer import TokenizerConfig
@@ -46,3 +47,25 @@ def test_tokenizer_is_checked_once_at_load(tmp_path):
     (ck / "state.json").write_text(json.dumps(st))
     with pytest.raises(CheckpointError, match="schema 99"):
         load_checkpoint(ck)
+
+
+def test_sharded_weights_load_like_one_file(tmp_path):
+    """A checkpoint written in shards under a per-file limit (the GPU recipe's transport)
+    loads to the same tensors; a missing shard is an error, not a silently partial model."""
+    from tatumflow.training.checkpoint import load_checkpoint, save_checkpoint
+
+    g = torch.Generator().manual_seed(0)
+    weights = {f"layer{i}.weight": torch.randn(64, 64, generator=g) for i in range(6)}  # 16 KB each
+    save_checkpoint(tmp_path / "one", model_state=weights, state={"family": "x"}, ema_state=weights)
+    save_checkpoint(tmp_path / "many", model_state=weights, state={"family": "x"}, ema_state=weights,
+                    max_shard_bytes=40_000)
+    shards = sorted((tmp_path / "many").glob("model-*.safetensors"))
+    assert len(shards) == 3 and all(p.stat().st_size <= 40_000 for p in shards)
+    one, many = load_checkpoint(tmp_path / "one"), load_checkpoint(tmp_path / "many")
+    for part in ("model", "ema"):
+        assert set(one[part]) == set(many[part])
+        for k in one[part]:
+            assert torch.equal(one[part][k], many[part][k])
+    shards[1].unlink()
+    with pytest.raises(CheckpointError, match="2 of the 3 model shards"):
+        load_checkpoint(tmp_path / "many")

@@ -114,12 +114,62 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
     np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
 
 
+def _save_tensors(tensors: dict, folder: Path, stem: str, max_bytes: Optional[int] = None) -> None:
+    """``stem.safetensors``, or with ``max_bytes`` as many ``stem-0000k-of-0000n.safetensors``
+    shards as keep each file under it (a tensor larger than that gets a shard of its own)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    if max_bytes is None:
+        save_file(tensors, str(folder / f"{stem}.safetensors"))
+        return
+    shards, cur, size = [], {}, 0
+    for k, v in tensors.items():
+        nb = v.numel() * v.element_size() + 1024  # the header's share, generously
+        if cur and size + nb > max_bytes:
+            shards.append(cur)
+            cur, size = {}, 0
+        cur[k], size = v, size + nb
+    shards.append(cur)
+    for i, shard in enumerate(shards, 1):
+        save_file(shard, str(folder / f"{stem}-{i:05d}-of-{len(shards):05d}.safetensors"))
+
+
+def _tensor_files(folder: Path, stem: str) -> list[Path]:
+    """The file, or the complete set of shards, holding ``stem``'s tensors ([] if none)."""
+    one = folder / f"{stem}.safetensors"
+    if one.exists():
+        return [one]
+    shards = sorted(folder.glob(f"{stem}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].safetensors"))
+    if not shards:
+        return []
+    n = int(shards[0].name[-17:-12])
+    if len(shards) != n or any(int(p.name[-17:-12]) != n for p in shards):
+        raise CheckpointError(f"{folder}: {len(shards)} of the {n} {stem} shards")
+    return shards
+
+
+def _load_tensors(folder: Path, stem: str) -> Optional[dict]:
+    from safetensors.torch import load_file
+
+    files = _tensor_files(folder, stem)
+    if not files:
+        return None
+    out: dict = {}
+    for p in files:
+        out.update(load_file(str(p)))
+    return out
+
+
 def save_checkpoint(directory: "str | os.PathLike", *, model_state: dict, state: dict[str, Any],
-                    ema_state: Optional[dict] = None, optimizer_state: Optional[dict] = None) -> Path:
+                    ema_state: Optional[dict] = None, optimizer_state: Optional[dict] = None,
+                    max_shard_bytes: Optional[int] = None) -> Path:
     """Write a checkpoint folder atomically: into a temporary folder, fsynced, then
     renamed into place. An existing folder of the same name is moved aside first and
     removed only once the new one is in place, so a crash at any point leaves the old
-    checkpoint or the new one (:func:`recover_run_dir` puts a moved-aside one back)."""
+    checkpoint or the new one (:func:`recover_run_dir` puts a moved-aside one back).
+    ``max_shard_bytes`` splits the weights into shards of at most that size (for
+    transports with a per-file limit); :func:`load_checkpoint` reads either form."""
     from safetensors.torch import save_file
 
     from ..utils import fsync_path
@@ -129,9 +179,9 @@ def save_checkpoint(directory: "str | os.PathLike", *, model_state: dict, state:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     aside = directory.parent / f".{directory.name}.old"
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
+        _save_tensors(model_state, tmp, "model", max_shard_bytes)
         if ema_state is not None:
-            save_file({k: v.detach().cpu().contiguous() for k, v in ema_state.items()}, str(tmp / "ema.safetensors"))
+            _save_tensors(ema_state, tmp, "ema", max_shard_bytes)
         full = {"schema": CHECKPOINT_SCHEMA, **state}
         if optimizer_state is not None:
             tensors, meta = _flatten_optimizer(optimizer_state)
@@ -189,7 +239,7 @@ def load_checkpoint(directory: "str | os.PathLike") -> dict[str, Any]:
     from safetensors.torch import load_file
 
     d = Path(directory)
-    if not (d / "state.json").exists() or not (d / "model.safetensors").exists():
+    if not (d / "state.json").exists() or not _tensor_files(d, "model"):
         raise CheckpointError(f"{d}: not a checkpoint (needs state.json and model.safetensors)")
     try:
         state = json.loads((d / "state.json").read_text())
@@ -201,10 +251,8 @@ def load_checkpoint(directory: "str | os.PathLike") -> dict[str, Any]:
         raise CheckpointError(f"{d}: checkpoint schema {state.get('schema')} is not supported "
                               f"(this TatumFlow reads {', '.join(map(str, [*UPGRADES, CHECKPOINT_SCHEMA]))})")
     tokenizer_config(state, d)
-    out = {"state": state, "model": load_file(str(d / "model.safetensors")), "ema": None,
+    out = {"state": state, "model": _load_tensors(d, "model"), "ema": _load_tensors(d, "ema"),
            "optimizer": None, "rng": None}
-    if (d / "ema.safetensors").exists():
-        out["ema"] = load_file(str(d / "ema.safetensors"))
     if (d / "optimizer.safetensors").exists() and "optimizer" in state:
         t = load_file(str(d / "optimizer.safetensors"))
         out["optimizer"] = _unflatten_optimizer({k: v for k, v in t.items() if not k.startswith("rng.")},
