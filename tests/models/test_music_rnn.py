@@ -134,7 +134,8 @@ def test_lora_finetune_from_a_config(store, tmp_path):
     from tatumflow.training.lora import apply_lora, load_adapter
     from tatumflow.training.run import train_from_config
 
-    base = train_from_config(REPO / "configs" / "music_rnn_c.yaml", families=FAMILIES, data=store, out=tmp_path / "base", progress=False,
+    base = train_from_config(REPO / "configs" / "music_rnn_pijama.yaml", families=FAMILIES, data=store,
+                             out=tmp_path / "base", progress=False,
                              overrides=["train.max_steps=10", "train.batch_size=8", "train.tensorboard=false"])
     spec = yaml.safe_load((REPO / "configs" / "music_rnn_tatum_lora.yaml").read_text())
     spec["finetune"]["base"] = base["checkpoint"]
@@ -145,7 +146,7 @@ def test_lora_finetune_from_a_config(store, tmp_path):
     # the adapter on a fresh copy of the base reproduces the fine-tuned model
     base_model, _ = load_model(base["checkpoint"])
     tuned, _ = load_model(ft["checkpoint"], ema=False)
-    apply_lora(base_model, r=8, alpha=16, targets=["dense.0", "pitch", "step", "duration"])
+    apply_lora(base_model, r=8, alpha=16, targets=spec["finetune"]["lora"]["targets"])
     load_adapter(base_model, tmp_path / "ft" / "adapter")
     x = torch.rand(1, 10, 4) * torch.tensor([100.0, 0.3, 0.5, 127.0])
     with torch.no_grad():

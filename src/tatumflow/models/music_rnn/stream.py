@@ -132,15 +132,17 @@ class MidiFileSink:
 class MidiPortSink:
     """Plays notes on a MIDI output port in time: each note is handed to a due-time
     :class:`~tatumflow.midi.playback.Scheduler` as soon as it is generated, and the
-    generator is held at most ``lookahead`` seconds ahead of the clock. Compute never
-    makes a note late, and a chord's notes leave together."""
+    generator is held at most ``lookahead`` seconds ahead of the clock. The clock starts
+    ``prebuffer`` seconds after the first note exists, so the generator is ahead
+    from the first note on (a dense opening or a file write cannot make a note late),
+    and a chord's notes leave together."""
 
-    def __init__(self, port=None, *, lookahead: float = 0.25):
+    def __init__(self, port=None, *, lookahead: float = 0.25, prebuffer: float = 0.1):
         """``port``: a port name, ``None`` (a virtual port "TatumFlow"), or an object with
         ``send(message)`` (a mido port, a :class:`~tatumflow.midi.playback.StandInPort`)."""
         if port is None or isinstance(port, str):
             port = _open_output(port)
-        self.port, self.lookahead = port, lookahead
+        self.port, self.lookahead, self.prebuffer = port, lookahead, prebuffer
         self.scheduler = Scheduler(port)
         self.scheduler.start()
         self.start: Optional[float] = None
@@ -148,8 +150,8 @@ class MidiPortSink:
 
     def __call__(self, note: tuple[float, float, int, int]) -> None:
         onset, offset, pitch, velocity = note
-        if self.start is None:  # the first note sounds as soon as it exists
-            self.start, self.first_onset = time.perf_counter() + 0.002, onset
+        if self.start is None:  # the first note sounds prebuffer seconds after it exists
+            self.start, self.first_onset = time.perf_counter() + self.prebuffer, onset
         due = self.start + onset - self.first_onset
         self.scheduler.add(due, Message("note_on", int(pitch), int(velocity)))
         self.scheduler.add(self.start + offset - self.first_onset, Message("note_off", int(pitch), 0))
