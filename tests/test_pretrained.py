@@ -5,27 +5,64 @@ import torch
 
 from tatumflow import read_midi
 from tatumflow.cli.main import main
-from tatumflow.pretrained import load_model, resolve, shipped_models
+from conftest import REPO
+from tatumflow.pretrained import DEFAULTS, load_model, resolve, shipped_models
 from tatumflow.training.checkpoint import CheckpointError
 
 CARDS = shipped_models()
 
 
 def test_the_package_ships_models_with_cards():
-    assert {c["name"] for c in CARDS} >= {"melody_vae_folk_2d", "melody_vae_folk_16d"}
+    assert {c["name"] for c in CARDS} >= {"melody_vae_folk_2d", "melody_vae_folk_16d", *DEFAULTS.values()}
     for c in CARDS:
-        assert {"name", "family", "parameters", "data", "command", "training", "metrics_val", "terms"} <= set(c)
+        assert {"name", "family", "parameters", "data", "command", "training", "terms"} <= set(c)
     melody = sum(c["size_bytes"] for c in CARDS if c["family"] == "melody_vae")
     assert melody <= 5e6, melody
+    generators = sum(c["size_bytes"] for c in CARDS if c["family"] in DEFAULTS)
+    assert generators <= 25e6, generators
     with pytest.raises(CheckpointError, match="shipped"):
         resolve("no_such_model")
+
+
+@pytest.mark.parametrize("family", sorted(DEFAULTS))
+def test_the_shipped_generators_cards_say_how_they_were_made_and_how_they_score(family):
+    c = next(c for c in CARDS if c["name"] == DEFAULTS[family])
+    assert c["family"] == family and c["parameters"] > 50_000 and "PiJAMA" in c["terms"]
+    phases = c["training"]["phases"]
+    assert len(phases) == 2 and phases[1]["finetune"]["base"]  # pretrained, then adapted
+    for p in phases:  # each phase's exact command, with a config in the repository
+        assert p["command"].startswith("tatumflow train --config configs/") and p["steps"] > 0
+        assert (REPO / p["config"]).is_file()
+    assert [d["files"]["train"] for d in c["data"]] == [2081, 77]  # PiJAMA train split, Art Tatum's train albums
+    assert (REPO / c["command"].split()[-1]).is_file()  # the script that rebuilds it
+    card = c["scorecard"]
+    assert card["where"] == {"pianist": "Art Tatum", "split": "test"}
+    assert 0 <= card["continuation.mean_oa"] <= 1 and card["continuation.bits_per_note"] > 0
 
 
 @pytest.mark.parametrize("name", [c["name"] for c in CARDS])
 def test_every_shipped_model_loads_by_name_and_generates(name, tmp_path):
     out = tmp_path / f"{name}.mid"
-    assert main(["generate", "--checkpoint", name, "--out", str(out), "--seconds", "3"]) == 0
+    extra = ["--mode", "unconditional", "--steps", "10"] if name == DEFAULTS["tatumflow"] else []
+    assert main(["generate", "--model", name, "--out", str(out), "--seconds", "3", *extra]) == 0
     assert len(read_midi(out)) > 0
+
+
+def test_generate_without_a_model_plays_the_shipped_tatumflow(tmp_path, capsys):
+    out = tmp_path / "x.mid"
+    assert main(["generate", "--mode", "unconditional", "--seconds", "4", "--steps", "10", "--out", str(out)]) == 0
+    assert "unconditional" in capsys.readouterr().out
+    perf = read_midi(out)
+    assert len(perf) > 10 and perf.end > 2.0
+
+
+def test_models_lists_every_shipped_model_with_its_card(capsys):
+    import json
+
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {m["name"] for m in listed} == {c["name"] for c in CARDS}
+    assert all(m["size_bytes"] > 0 and m["summary"] for m in listed)
 
 
 def test_the_shipped_pad_moves_the_music():

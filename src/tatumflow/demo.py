@@ -16,15 +16,20 @@ TATUMFLOW_DEMO_CONFIG = DEMO_CONFIG.with_name("tatumflow_demo.yaml")
 
 
 def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
-             workers: int | None = None, train_seconds: float = 60.0, tatumflow_seconds: float = 180.0,
+             workers: int | None = None, train_seconds: float = 30.0, tatumflow_seconds: float = 60.0,
              melody_seconds: float = 45.0, echo: Callable[[str], None] = print) -> dict:
-    """Build the corpus, prepare a token store, print its statistics, draw a piece,
-    train a small Music RNN for ``train_seconds`` and continue the piece with it,
-    then train a tiny TatumFlow for ``tatumflow_seconds`` and write one output of
-    every generation mode with it (0 skips either model).
+    """Build the corpus, prepare a token store, print its statistics, draw a piece;
+    show the training path (a small Music RNN for ``train_seconds`` and a tiny
+    TatumFlow for ``tatumflow_seconds`` on the store; 0 skips either); then make
+    music with the models shipped in the package: every TatumFlow mode and a Music
+    RNN continuation, each with its piano roll; last a MelodyVAE (``melody_seconds``).
 
     Returns the paths written and the store statistics.
     """
+    from .models.registry import FAMILIES
+    from .pretrained import default_model, load_model
+    from .training.run import train_from_config
+
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -45,63 +50,49 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
     echo(f"      {midi_path}, {out / 'pianoroll.png'}")
     result = {"store": str(res.store), "midi": str(midi_path), "pianoroll": str(out / "pianoroll.png"),
               "stats": stats}
-    if train_seconds > 0:
-        from .models.music_rnn import generate_from_prompt
-        from .models.registry import FAMILIES
-        from .pretrained import load_model
-        from .training.run import train_from_config
+    for step, (seconds, config, name) in enumerate([(train_seconds, DEMO_CONFIG, "music_rnn"),
+                                                    (tatumflow_seconds, TATUMFLOW_DEMO_CONFIG, "tatumflow")], 3):
+        if seconds <= 0:
+            continue
+        if not config.exists():
+            raise FileNotFoundError(f"{config}: the demo preset ships with the repository checkout")
+        echo(f"[{step}/7] the training path: {name} ({config.name}) on the store for about {seconds:g}s")
+        s = train_from_config(config, families=FAMILIES, data=res.store, out=out / "train" / name,
+                              overrides=[f"train.max_seconds={seconds}"])
+        echo(f"      {s['steps']} steps, {s['params']:,} parameters: "
+             + ", ".join(f"{k} {v:.3g}" for k, v in s["val"].items() if k.endswith(("bits_per_note", "bits_per_token"))))
+        result[f"train_{name}"] = s
+    tf_name, rnn_name = default_model("tatumflow"), default_model("music_rnn")
+    echo(f"[5/7] the shipped TatumFlow ({tf_name}): an unconditional sample, then every mode "
+         f"(the {store.files[i]['key']} piece as the prompt, the sample as the other style)")
+    result["tatumflow"] = tatumflow_demo(load_model(tf_name)[0], out / "tatumflow", perf.slice(0, 8.0), echo)
+    sample = result["tatumflow"]["sample"]
+    echo(f"[6/7] the shipped Music RNN ({rnn_name}) continues the TatumFlow sample for 20 s")
+    from .models.music_rnn import generate_from_prompt
 
-        if not DEMO_CONFIG.exists():
-            raise FileNotFoundError(f"{DEMO_CONFIG}: the demo preset ships with the repository checkout")
-        echo(f"[3/7] training the Music RNN (option C) for about {train_seconds:g}s")
-        s = train_from_config(DEMO_CONFIG, families=FAMILIES, data=res.store, out=out / "music_rnn",
-                              overrides=[f"train.max_seconds={train_seconds}"])
-        val = s["val"]
-        echo(f"      {s['steps']} steps, {s['params']:,} parameters: val pitch accuracy "
-             f"{val['val/pitch_accuracy']:.3f}, val bits/note {val['val/bits_per_note']:.2f}")
-        echo("[4/7] continuing the first 8 s of that piece for 20 s")
-        model, _ = load_model(s["checkpoint"])
-        gen = generate_from_prompt(model, perf.slice(0, 8.0), 20.0, out / "generated.mid", seed=0)
-        plot_pianoroll(gen["performance"], out / "generated.png", title="prompt (8 s) + Music RNN continuation (20 s)")
-        echo(f"      {out / 'generated.mid'}, {out / 'generated.png'} "
-             f"({gen['notes']} notes, realtime factor {gen['realtime_factor']:.0f}x)")
-        result.update(generated=str(out / "generated.mid"), train=s)
-    if tatumflow_seconds > 0:
-        result["tatumflow"] = tatumflow_demo(store, out / "tatumflow", perf, tatumflow_seconds, echo)
+    gen = generate_from_prompt(load_model(rnn_name)[0], sample, 20.0, out / "music_rnn.mid", seed=0)
+    plot_pianoroll(gen["performance"], out / "music_rnn.png",
+                   title=f"TatumFlow sample ({sample.end:.0f} s) + Music RNN continuation (20 s)")
+    echo(f"      {out / 'music_rnn.mid'}, {out / 'music_rnn.png'} "
+         f"({gen['notes']} notes, realtime factor {gen['realtime_factor']:.0f}x)")
+    result["generated"] = str(out / "music_rnn.mid")
     if melody_seconds > 0:
         result["melody"] = melody_demo(corpus, out / "melody", melody_seconds, echo)
     echo(f"done in {time.perf_counter() - t0:.1f}s")
     return result
 
 
-def tatumflow_demo(store: TokenStore, out: Path, piece, seconds: float, echo: Callable[[str], None] = print) -> dict:
-    """Steps 5 and 6 of the demo: train the tiny TatumFlow on the store, then
-    write one output of every mode (``piece`` is the prompt, a second stored
-    piece the other style)."""
-    from .models.registry import FAMILIES
+def tatumflow_demo(model, out: Path, piece, echo: Callable[[str], None] = print) -> dict:
+    """Step 5: with ``model``, a 12 s unconditional sample (the other style), then one
+    output of every mode with ``piece`` as the prompt / content."""
     from .models.tatumflow import GenerationPipeline, Sampling
     from .models.tatumflow.generate import write_every_mode
-    from .pretrained import load_model
-    from .training.run import train_from_config
 
-    if not TATUMFLOW_DEMO_CONFIG.exists():
-        raise FileNotFoundError(f"{TATUMFLOW_DEMO_CONFIG}: the demo preset ships with the repository checkout")
-    echo(f"[5/7] training a tiny TatumFlow for about {seconds:g}s")
-    s = train_from_config(TATUMFLOW_DEMO_CONFIG, families=FAMILIES, data=store.path, out=out / "model",
-                          overrides=[f"train.max_seconds={seconds}"])
-    val = s["val"]
-    echo(f"      {s['steps']} steps, {s['params']:,} parameters: val recon {val['val/recon']:.3f} nats/token "
-         f"({val['val/bits_per_token']:.2f} bits/token), val diffusion {val['val/diffusion']:.3f}")
-    echo("[6/7] one output of every generation mode (8 s prompts; DDIM-50, at most 8 notes at once, "
-         "none held over 4 s)")
-    pipe = GenerationPipeline(load_model(s["checkpoint"])[0], device="cpu")
-    tok = store.tokenizer()
-    idx = store.indices("test")
-    j = int(idx[1]) if len(idx) > 1 else int(store.indices(None)[-1])
-    other = tok.decode(store.tokens(j))
-    written = write_every_mode(pipe, piece.slice(0, 8.0), other.slice(0, 8.0), out, seconds=12.0, seed=0,
-                               sampling=Sampling(steps=50, max_polyphony=8, max_note_seconds=4.0), echo=echo)
-    return {"train": s, "outputs": {m: [str(p) for p, _, _ in w] for m, w in written.items()},
+    pipe = GenerationPipeline(model, device="cpu")
+    sampling = Sampling(steps=50, max_polyphony=8, max_note_seconds=4.0)
+    sample = pipe.unconditional(12.0, seed=0, sampling=sampling).performance
+    written = write_every_mode(pipe, piece, sample, out, seconds=12.0, seed=0, sampling=sampling, echo=echo)
+    return {"sample": sample, "outputs": {m: [str(p) for p, _, _ in w] for m, w in written.items()},
             "grammar_errors": sum(r.grammar_errors for w in written.values() for _, r, _ in w)}
 
 

@@ -181,6 +181,13 @@ CASES = {
         ("generate --checkpoint {tf} --out {out}.mid --mode style-transfer --prompt {midi}", "needs --style"),
         ("generate --checkpoint {tf} --out {out}.mid --mode style-transfer --prompt {midi} --style {midi} "
          "--strength 0", "strength must be in (0, 1], got 0"),
+        ("generate --checkpoint {tf} --model tatumflow_tatum --out {out}.mid", "not both"),
+        ("generate --model nope --out {out}.mid", "nope: not a checkpoint folder, nor a shipped model"),
+        ("generate --checkpoint {tf} --out {out}.mid --rerank 0", "argument --rerank: 0 is out of range"),
+        ("generate --checkpoint {tf} --out {out}.mid --rerank-by loudness", "argument --rerank-by: invalid choice"),
+        ("generate --checkpoint {tf} --out {out}.mid --mode improvise --prompt {midi} --rerank 2",
+         "--rerank applies to modes with one output, not --mode improvise"),
+        ("generate --checkpoint {rnn} --out {out}.mid --live --rerank 2", "drop --live"),
     ],
     "scorecard": [
         ("scorecard --data {csv} --where split=train --out {out}", "give the model to score as --checkpoint"),
@@ -217,7 +224,6 @@ CASES = {
         ("studio --soundfont {dir}", "argument --soundfont: {dir}: is a folder"),
     ],
     "live": [
-        ("live", "the following arguments are required: --model"),
         ("live --model {rnn} --silence 0", "argument --silence: 0 is out of range"),
         ("live --model {rnn} --bars 0", "argument --bars: 0 is out of range"),
         ("live --model {rnn} --qpm nan", "argument --qpm: 'nan' is not a finite number"),

@@ -175,11 +175,16 @@ def generate(args) -> int:
     from ..pretrained import load_model
     from ..utils import select_device
 
-    model, state = load_model(args.checkpoint)
+    from ..pretrained import default_model
+
+    if args.checkpoint is not None and args.model is not None:
+        raise TatumFlowError("give --checkpoint DIR or --model NAME, not both")
+    source = args.checkpoint or args.model or default_model("tatumflow")
+    model, state = load_model(source)
     family = FAMILIES[state["family"]]
     for dest, (owner, flag, default) in args.family_options.items():  # another family's option, given
         if owner != family.name and getattr(args, dest) != default:
-            raise TatumFlowError(f"{flag} applies to {owner} checkpoints; {args.checkpoint} is a {family.name} model")
+            raise TatumFlowError(f"{flag} applies to {owner} checkpoints; {source} is a {family.name} model")
     family.generate(model, vars(args), device=select_device(args.device), echo=print)
     return 0
 
@@ -237,9 +242,10 @@ def studio(args) -> int:
 
 
 def live(args) -> int:
+    from ..pretrained import default_model
     from ..server.live import run_live
 
-    run_live(args.model, in_port=args.in_port, out_port=args.out_port, silence=args.silence, bars=args.bars,
+    run_live(args.model or default_model("music_rnn"), in_port=args.in_port, out_port=args.out_port, silence=args.silence, bars=args.bars,
              qpm=args.qpm, answer_seconds=args.answer_seconds, seed=args.seed, echo=print)
     return 0
 

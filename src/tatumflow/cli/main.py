@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import TatumFlowError
+from ..generation.rerank import SCORERS
 from ..utils import arg_number, arg_path
 from . import commands as C
 
@@ -72,7 +73,8 @@ COMMANDS = {
         ("--resume", dict(FLAG, help="continue from the run folder's last checkpoint")),
         ("overrides", dict(nargs="*", metavar="KEY=VALUE"))]),
     "generate": (C.generate, "generate with a trained model (its family's modes; same seed, same output)", [
-        ("--checkpoint", dict(required=True, help="checkpoint folder (runs/NAME/step-... or best)")),
+        ("--checkpoint", dict(help="checkpoint folder (runs/NAME/step-... or best)")),
+        ("--model", dict(help="a shipped model's name (tatumflow models); default: the shipped TatumFlow")),
         ("--mode", dict(help="what to generate (default continuation); the modes of each family are below")),
         ("--prompt", dict(type=IN_FILE,
                           help="MIDI file to continue / transform (Music RNN default: a single middle C)")),
@@ -83,7 +85,12 @@ COMMANDS = {
         ("--out", dict(required=True, type=OUT_FILE)),
         ("--temperature", dict(type=arg_number(float, low=0, low_open=True), default=1.0)),
         ("--device", dict(default="auto")), ("--seed", dict(type=NONNEG_INT, default=0)),
-        ("--pianoroll", dict(type=OUT_FILE, help="also write a piano-roll PNG"))]),
+        ("--pianoroll", dict(type=OUT_FILE, help="also write a piano-roll PNG")),
+        ("--rerank", dict(type=arg_number(int, low=1, high=64), default=1, metavar="N",
+                          help="draw N candidates (seeds SEED..SEED+N-1) and keep the best by --rerank-by")),
+        ("--rerank-by", dict(choices=SCORERS, default="style",
+                             help="style: the style judge's P(Art Tatum); interpretation / music-making: "
+                                  "the assessor's ratings"))]),
     "scorecard": (C.scorecard, "measure every generation mode of a model on held-out data (controls, style, "
                                 "likelihood) next to real music", [
         ("--checkpoint", dict(type=IN_DIR, help="checkpoint folder to score")),
@@ -114,7 +121,8 @@ COMMANDS = {
     "live": (C.live, "call and response: answer each phrase played on a MIDI keyboard, in time", [
         ("--in", dict(dest="in_port", metavar="PORT", help="MIDI input port (default: a virtual port 'TatumFlow in')")),
         ("--out", dict(dest="out_port", metavar="PORT", help="MIDI output port (default: a virtual port)")),
-        ("--model", dict(required=True, help="a music_rnn (lowest latency) or tatumflow checkpoint or shipped name")),
+        ("--model", dict(help="a music_rnn (lowest latency) or tatumflow checkpoint or shipped name "
+                              "(default: the shipped Music RNN)")),
         ("--silence", dict(type=arg_number(float, low=0.05, high=10), default=0.5,
                            help="a pause this long ends a phrase (default 0.5 s)")),
         ("--bars", dict(type=arg_number(int, low=1, high=64), help="also end a phrase after N bars")),
@@ -140,9 +148,9 @@ COMMANDS = {
     "demo": (C.demo, "the main job on the built-in corpus", [
         ("--out", dict(type=OUT_DIR, default="out/demo")), ("--corpus", dict(default="chorales")),
         ("--workers", dict(type=POS_INT)),
-        ("--train-seconds", dict(type=NONNEG, default=60.0, help="Music RNN training time (0 skips it)")),
-        ("--tatumflow-seconds", dict(type=NONNEG, default=180.0,
-                                     help="tiny TatumFlow training time before its every-mode outputs (0 skips)")),
+        ("--train-seconds", dict(type=NONNEG, default=30.0, help="Music RNN training time (0 skips it)")),
+        ("--tatumflow-seconds", dict(type=NONNEG, default=60.0,
+                                     help="tiny TatumFlow training time (the music comes from the shipped models)")),
         ("--melody-seconds", dict(type=NONNEG, default=45.0, help="MelodyVAE training time (0 skips it)"))]),
 }
 

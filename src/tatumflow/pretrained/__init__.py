@@ -26,6 +26,19 @@ def shipped_models() -> list[dict]:
     return cards
 
 
+# The shipped model each family uses when none is named (``generate`` without --checkpoint).
+DEFAULTS = {"tatumflow": "tatumflow_tatum", "music_rnn": "music_rnn_tatum"}
+
+
+def default_model(family: str) -> str:
+    """The name of ``family``'s default shipped model (an error naming the fix when absent)."""
+    name = DEFAULTS.get(family)
+    if name is None or not (SHIPPED / name / "state.json").exists():
+        raise CheckpointError(f"no shipped {family} model in this installation; give --checkpoint DIR "
+                              f"(shipped: {', '.join(c['name'] for c in shipped_models()) or 'none'})")
+    return name
+
+
 def resolve(path_or_name: "str | os.PathLike") -> Path:
     """A checkpoint folder: the path itself, or the shipped model of that name."""
     p = Path(path_or_name)
@@ -64,4 +77,4 @@ def load_model(path_or_name: "str | os.PathLike", *, ema: bool = True):
     return model.eval(), state
 
 
-__all__ = ["load_model", "shipped_models", "resolve", "SHIPPED"]
+__all__ = ["load_model", "shipped_models", "resolve", "default_model", "DEFAULTS", "SHIPPED"]

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Rebuild the generators shipped in the package (src/tatumflow/pretrained/weights/):
+# tatumflow_tatum and music_rnn_tatum, each pretrained on the PiJAMA train split and
+# adapted to Art Tatum's train albums, scored on the Art Tatum test album, then shipped
+# with their model cards (scripts/ship_model.py).
+#
+#   bash scripts/train_shipped.sh [DATA_INDEX] [RUN_FOLDER]
+#
+# DATA_INDEX defaults to ../shared/data/pijama/index.csv, RUN_FOLDER to runs/shipped.
+# One CPU thread per run (OMP_NUM_THREADS=1); about 3 h 10 min of one core on the
+# 2-core machine the shipped models were trained on (the TatumFlow phases stop by
+# wall time, so the step counts, recorded in the cards, depend on the hardware).
+# Every phase resumes where it stopped: rerun the script after an interruption.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-../shared/data/pijama/index.csv}
+R=${2:-runs/shipped}
+TF=${TF:-.venv/bin/tatumflow}
+PY=${PY:-.venv/bin/python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+mkdir -p "$R"
+
+[ -f "$R/stores/pijama/manifest.json" ] || $TF prepare "$DATA" --out "$R/stores/pijama" --workers 2
+[ -f "$R/stores/tatum/manifest.json" ] || $TF prepare "$DATA" --out "$R/stores/tatum" --workers 2 --where pianist="Art Tatum"
+
+
+# --- TatumFlow (tiny preset, ~2M parameters) -------------------------------------------
+# Phase 1, as it was run: 3000 s with the cosine schedule over 100000 steps, then resumed
+# with the schedule shortened to 14000 steps for another 5400 s.
+T1="$R/tatumflow_pijama"
+if [ ! -f "$T1/sessions.json" ]; then
+  $TF train --config configs/tatumflow_tiny.yaml --data "$R/stores/pijama" --out "$T1" \
+    train.max_steps=100000 train.max_seconds=3000 train.save_every=400 train.eval_every=400
+fi
+if [ "$(grep -c from_step "$T1/sessions.json")" -lt 2 ]; then
+  $TF train --config configs/tatumflow_tiny.yaml --data "$R/stores/pijama" --out "$T1" --resume \
+    train.max_steps=14000 train.max_seconds=5400 train.save_every=400 train.eval_every=400
+fi
+# Phase 2: full fine-tuning on Art Tatum's train albums, 600 s.
+T2="$R/tatumflow_tatum"
+[ -f "$T2/sessions.json" ] || $TF train --config configs/tatumflow_tiny_tatum.yaml --data "$R/stores/tatum" \
+  --out "$T2" finetune.base="$T1/best" train.max_steps=100000 train.max_seconds=600 \
+  train.eval_every=150 train.save_every=150
+
+# --- Music RNN (option C + velocity + categorical time heads, 0.1M parameters) ---------
+M1="$R/music_rnn_pijama"
+[ -f "$M1/sessions.json" ] || $TF train --config configs/music_rnn_pijama.yaml --data "$R/stores/pijama" --out "$M1"
+M2="$R/music_rnn_tatum"
+[ -f "$M2/sessions.json" ] || $TF train --config configs/music_rnn_tatum_lora.yaml --data "$R/stores/tatum" \
+  --out "$M2" finetune.base="$M1/best"
+
+# --- Score on the Art Tatum val album (what recipes were chosen by) and the test album --
+# (never used to train or select), then ship -----------------------------------------------
+for split in val test; do
+  CARD=(--data "$DATA" --where pianist="Art Tatum" --where split=$split --contrast-where split=$split)
+  [ -f "$R/card_tatumflow_$split/scorecard.json" ] || $TF scorecard --checkpoint "$T2/best" "${CARD[@]}" \
+    --baseline "$M2/best" --out "$R/card_tatumflow_$split"
+  [ -f "$R/card_music_rnn_$split/scorecard.json" ] || $TF scorecard --checkpoint "$M2/best" "${CARD[@]}" \
+    --out "$R/card_music_rnn_$split"
+done
+$PY scripts/ship_model.py --name tatumflow_tatum --checkpoint "$T2/best" --phase "$T1" --phase "$T2" \
+  --scorecard "$R/card_tatumflow_test/scorecard.json" --val-scorecard "$R/card_tatumflow_val/scorecard.json" \
+  --summary "TatumFlow tiny (2M): PiJAMA train split, then Art Tatum (full fine-tune); every mode"
+$PY scripts/ship_model.py --name music_rnn_tatum --checkpoint "$M2/best" --phase "$M1" --phase "$M2" \
+  --scorecard "$R/card_music_rnn_test/scorecard.json" --val-scorecard "$R/card_music_rnn_val/scorecard.json" \
+  --summary "Music RNN option C (0.1M, velocity, sampled timing): PiJAMA train split, then Art Tatum (LoRA); realtime continuation"
