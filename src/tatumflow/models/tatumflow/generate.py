@@ -56,7 +56,10 @@ class Sampling:
     guidance: float = 2.0         # classifier-free guidance weight (1 = none)
     use_cache: bool = True
     max_polyphony: Optional[int] = None       # no new note while this many sound
-    max_note_seconds: Optional[float] = None  # a note held this long is released next
+    # A note held this long is released next (None: never). 8 s is longer than any note of
+    # Art Tatum's train albums (their 99.9th percentile: 4.7 s); without it the tiny model
+    # held 2.3% of its continuation notes longer than that, some for the whole 20 s.
+    max_note_seconds: Optional[float] = 8.0
 
     def filters(self) -> dict:
         return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p}
