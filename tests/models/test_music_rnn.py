@@ -89,6 +89,12 @@ def test_windows_and_likelihood(store):
     out = m.validation_step({"notes": torch.stack([ds[i]["notes"] for i in range(8)])})
     assert 0 <= out.metrics["pitch_accuracy"] <= 1 and 5 < out.metrics["bits_per_note"] < 60
     assert 4 < out.metrics["velocity_bits_per_note"] < 10  # untrained: about log2(128) = 7 bits
+    seed = MusicRNN(MusicRNNConfig(option="A", velocity=False)).validation_step(
+        {"notes": torch.stack([ds[i]["notes"] for i in range(8)])})  # the seed's model: no velocity head
+    assert "velocity_bits_per_note" not in seed.metrics and 5 < seed.metrics["bits_per_note"] < 60
+    binned = MusicRNN(MusicRNNConfig(option="C", time_bins=64)).validation_step(
+        {"notes": torch.stack([ds[i]["notes"] for i in range(8)])})
+    assert 5 < binned.metrics["bits_per_note"] < 60
     # a better prediction costs fewer bits
     tgt = torch.tensor([[60.0, 0.25, 0.5]])
     good = note_bits(torch.nn.functional.one_hot(torch.tensor([60]), 128).float() * 10, torch.tensor([0.25]),

@@ -85,7 +85,8 @@ class MusicRNNConfig:
 class TimeBins:
     """Log-spaced bins of 10 ms steps for a time value: bin 0 holds 0 (a chord),
     then bins grow by a constant ratio up to ``max_time`` (the last bin holds
-    everything longer). Bins that hold no whole 10 ms step are never used."""
+    everything longer, scored as ``max_time``). Bins that hold no whole 10 ms step
+    are never used."""
 
     def __init__(self, n: int, max_time: float):
         self.k_max = int(round(max_time / TIME_BIN))
@@ -117,11 +118,6 @@ class TimeBins:
         b = int(torch.multinomial(probs, 1, generator=gen))
         k = int(self.first_k[b]) + int(torch.randint(int(self.count[b]), (1,), generator=gen))
         return k * TIME_BIN
-
-    def mean(self, logits: torch.Tensor) -> torch.Tensor:
-        """The expected time (seconds) under ``logits`` (..., n): each bin at its middle step."""
-        mid = (self.first_k + (self.count - 1).clamp(min=0) / 2) * TIME_BIN
-        return (torch.softmax(self.mask(logits), -1) * mid.to(logits.dtype)).sum(-1)
 
 
 class MusicRNN(nn.Module):
@@ -226,7 +222,7 @@ class MusicRNN(nn.Module):
         inp, tgt = notes[:, :-1], notes[:, -1:]
         heads, _ = self(inp)
         if not self.bidirectional:
-            heads = tuple(h[:, -1:] for h in heads)
+            heads = tuple(h[:, -1:] if h is not None else None for h in heads)
         loss, ce = self._losses(heads, tgt)
         acc = (heads[0].argmax(-1) == tgt[..., 0].long()).float().mean()
         bits, vbits = self.note_bits(tuple(h[:, 0] if h is not None else None for h in heads), tgt[:, 0])
