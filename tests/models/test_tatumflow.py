@@ -366,3 +366,22 @@ def test_sampled_latents_stay_on_the_latent_scale():
             z = pipe.sample_latents(None, Sampling(steps=20, sampler=sampler), torch.Generator().manual_seed(0))
             assert 0.9 < float(z.std()) < 1.1, (sampler, float(z.std()))
             assert torch.allclose(z.mean(-1), torch.zeros(()), atol=1e-4)
+
+
+def test_a_new_window_releases_the_notes_its_decoder_cannot_see():
+    """At each new window, a note still sounding whose NOTE_ON lies before the window's
+    context is released (its decoder would never end it); notes it can see are kept."""
+    pipe = GenerationPipeline(tiny().eval())
+    v = TOK.vocab
+    on = lambda p: [v.velocity.start + 20, v.note_on.start + p - TOK.config.pitch_min]  # noqa: E731
+    shift = v.shift.start + 9  # 10 steps
+    history = [v.sos_id, *on(60), *([shift] * 40), *on(64), shift]
+    state = Sampling().grammar(TOK, "cpu")
+    state.feed(torch.tensor([history[1:]]))
+    ctx_start = len(history) - 3  # the context holds the NOTE_ON of 64, not that of 60
+    pipe._release_unseen(history, state, ctx_start)
+    assert history[-1] == v.note_off.start + 60 - TOK.config.pitch_min and len(history) == ctx_start + 4
+    sounding = state.sounding[0].nonzero().flatten() + TOK.config.pitch_min
+    assert sounding.tolist() == [64]
+    pipe._release_unseen(history, state, len(history) - 4)  # nothing more to release
+    assert state.sounding[0].sum() == 1

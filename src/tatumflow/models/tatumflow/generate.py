@@ -266,6 +266,31 @@ class GenerationPipeline:
         perf = self.tok.decode(np.array(ids))
         return Result(perf, np.array(ids), self.tok.grammar_errors(np.array(ids)), info)
 
+    def _release_unseen(self, history: list[int], state: GrammarState, ctx_start: int) -> None:
+        """Release (append NOTE_OFFs for) the notes still sounding whose NOTE_ON lies
+        before ``ctx_start``: the next window's decoder cannot see them, so it would
+        never end them (they were held to the 8 s limit, blocks of long chords)."""
+        from ...tokenizer.vocab import NOTE_OFF, NOTE_ON, VELOCITY
+
+        v = self.tok.vocab
+        if v.note_off is None or ctx_start <= 0 or v.type_of[history[-1]] == VELOCITY:
+            return
+        ids = np.asarray(history[:ctx_start])
+        types, vals = v.type_of[ids], v.value_of[ids]
+        last_on = {}
+        for i in np.flatnonzero((types == NOTE_ON) | (types == NOTE_OFF)):
+            if types[i] == NOTE_ON:
+                last_on[int(vals[i])] = i
+            else:
+                last_on.pop(int(vals[i]), None)
+        sounding = state.sounding[0].cpu().numpy()
+        for pitch in sorted(last_on):
+            pi = pitch - self.tok.config.pitch_min
+            if sounding[pi] and int(state.on_time[0, pi]) < int(state.time[0]):
+                tok = v.note_off.start + pi
+                history.append(tok)
+                state.update(torch.tensor([tok], device=self.device))
+
     def _generate(self, history: list[int], style: torch.Tensor, seconds: float, s: Sampling,
                   gen: torch.Generator) -> tuple[list[int], GrammarState]:
         """Extend ``history`` by ``seconds`` of music, window by window."""
@@ -275,6 +300,8 @@ class GenerationPipeline:
         first = True
         while int(state.time[0]) < target:
             keep_len = self.L // 2 if not first else min(len(history), self.L - self.span)
+            if not first:
+                self._release_unseen(history, state, len(history) - keep_len)
             ctx = history[-keep_len:] if len(history) > keep_len else list(history)
             k = len(ctx) // self.span
             a = self.analyse(ctx)
