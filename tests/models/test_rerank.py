@@ -8,6 +8,7 @@ import pytest
 from conftest import REPO, random_performance
 from tatumflow import read_midi, write_midi
 from tatumflow.cli.main import main
+from tatumflow.cli.commands import make_scorer
 from tatumflow.generation.rerank import Scorer, new_part
 
 FIX = REPO / "tests" / "fixtures"
@@ -28,7 +29,7 @@ def test_rerank_keeps_the_best_scored_candidate(ckpt, by, tmp_path, capsys):
     kept = [i for i, x in enumerate(lines) if x.endswith("<- kept")]
     assert kept == [int(np.argmax(scores))]
     # the file written is the kept candidate: the scorer gives it the printed score (up to MIDI's tick rounding)
-    got = float(Scorer(by)([new_part(read_midi(out), read_midi(prompt))])[0])
+    got = float(make_scorer(by)([new_part(read_midi(out), read_midi(prompt))])[0])
     assert got == pytest.approx(max(scores), rel=0.02, abs=1e-9)
 
 
@@ -38,7 +39,9 @@ def test_scorers_rank_music_and_refuse_unknown_names():
     rng = np.random.default_rng(0)
     perfs = [random_performance(rng, 80, pedal=False, span=10.0) for _ in range(3)]
     for name in ("style", "interpretation", "music-making"):
-        s = Scorer(name)(perfs + [perfs[0].replace(notes=perfs[0].notes[:0])])
+        s = make_scorer(name)(perfs + [perfs[0].replace(notes=perfs[0].notes[:0])])
         assert np.isfinite(s[:3]).all() and s[3] == -np.inf  # an empty candidate never wins
     with pytest.raises(TatumFlowError, match="--rerank-by must be one of"):
         Scorer("loudness")
+    with pytest.raises(TatumFlowError, match="needs the assessor"):
+        Scorer("interpretation")

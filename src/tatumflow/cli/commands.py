@@ -185,8 +185,24 @@ def generate(args) -> int:
     for dest, (owner, flag, default) in args.family_options.items():  # another family's option, given
         if owner != family.name and getattr(args, dest) != default:
             raise TatumFlowError(f"{flag} applies to {owner} checkpoints; {source} is a {family.name} model")
-    family.generate(model, vars(args), device=select_device(args.device), echo=print)
+    opts = vars(args)
+    if args.rerank > 1:
+        opts["scorer"] = make_scorer(args.rerank_by)
+    family.generate(model, opts, device=select_device(args.device), echo=print)
     return 0
+
+
+def make_scorer(name: str):
+    """The ``--rerank-by`` scorer: the style judge, or one of the shipped assessor's scales."""
+    from ..generation.rerank import ASSESSOR_SCALES, Scorer
+
+    if name not in ASSESSOR_SCALES:
+        return Scorer(name)
+    from ..assessment.data import DIMENSIONS
+    from ..assessment.shipped import ForestAssessor, rate
+
+    fa, col = ForestAssessor.load(), DIMENSIONS.index(ASSESSOR_SCALES[name])
+    return Scorer(name, rater=lambda perf: rate(perf, fa)["rating"][col])
 
 
 def scorecard(args) -> int:

@@ -24,29 +24,30 @@ from ..errors import TatumFlowError
 from ..performance import Performance
 
 SCORERS = ("style", "interpretation", "music-making")
-_ASSESSOR_SCALE = {"interpretation": "interpretation.unsatisfactory-convincing",
+ASSESSOR_SCALES = {"interpretation": "interpretation.unsatisfactory-convincing",
                    "music-making": "music_making.disproportioned-balanced"}
 
 
 class Scorer:
-    """``scorer(performances) -> scores`` (one per performance; higher is better)."""
+    """``scorer(performances) -> scores`` (one per performance; higher is better).
 
-    def __init__(self, name: str = "style", *, judge_path=None):
+    ``style`` is built here (the style judge); the assessor's scales need ``rater``,
+    a function from a performance to that scale's rating, which the layer that owns
+    the assessor passes in (``tatumflow.cli.commands.make_scorer``)."""
+
+    def __init__(self, name: str = "style", *, judge_path=None,
+                 rater: Optional[Callable[[Performance], float]] = None):
         if name not in SCORERS:
             raise TatumFlowError(f"--rerank-by must be one of {', '.join(SCORERS)}, got {name!r}")
-        self.name = name
+        self.name, self.rater = name, rater
         if name == "style":
             from ..evaluation.style import DEFAULT_JUDGE, StyleJudge
 
-            path = judge_path or DEFAULT_JUDGE
-            self.judge = StyleJudge.load(path)
+            self.judge = StyleJudge.load(judge_path or DEFAULT_JUDGE)
             self.label = f"P({self.judge.target})"
+        elif rater is None:
+            raise TatumFlowError(f"the {name} scorer needs the assessor's rater")
         else:
-            from ..assessment.data import DIMENSIONS
-            from ..assessment.shipped import ForestAssessor
-
-            self.assessor = ForestAssessor.load()
-            self.column = DIMENSIONS.index(_ASSESSOR_SCALE[name])
             self.label = f"{name} rating (1-7)"
 
     def __call__(self, perfs: Sequence[Performance]) -> np.ndarray:
@@ -58,9 +59,7 @@ class Scorer:
         if self.name == "style":
             out[keep] = self.judge.piece_scores([perfs[i] for i in keep])
         else:
-            from ..assessment.shipped import rate
-
-            out[keep] = [rate(perfs[i], self.assessor)["rating"][self.column] for i in keep]
+            out[keep] = [float(self.rater(perfs[i])) for i in keep]
         return out
 
 

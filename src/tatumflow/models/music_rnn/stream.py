@@ -302,7 +302,7 @@ def generate_command(model: MusicRNN, opts: dict, *, device="cpu", echo=print) -
 
         if opts["live"]:
             raise TatumFlowError("--rerank needs every candidate before the first note plays; drop --live")
-        scorer = Scorer(opts.get("rerank_by") or "style")
+        scorer = opts.get("scorer") or Scorer("style")  # the CLI builds the named one
         pipe = NotePipeline(model)
         t0 = time.perf_counter()
         perf, _ = rerank(lambda sd: pipe.continuation(prompt, opts["seconds"], seed=sd,

@@ -65,7 +65,7 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
 
         if mode in ("improvise", "interpolate"):
             raise TatumFlowError(f"--rerank applies to modes with one output, not --mode {mode}")
-        scorer = Scorer(opts.get("rerank_by") or "style")
+        scorer = opts.get("scorer") or Scorer("style")  # the CLI builds the named one
         prompt = inputs.prompt if mode == "continuation" else None
         results, _ = rerank(lambda sd: run_mode(pipe, mode, replace(inputs, seed=sd), s), n, scorer,
                             seed=opts["seed"], performance=lambda res: new_part(res[0][1].performance, prompt),
