@@ -83,7 +83,7 @@ def scorecard_numbers(path: Path) -> dict:
            "real_reference_mean_oa": (doc.get("real") or {}).get("continuation", {}).get("mean_oa")}
     for key in CARD_KEYS:
         mode, k = key.split(".")
-        v = (doc["modes"].get(mode.replace("_", "-")) or doc["modes"].get(mode) or {}).get(k)
+        v = doc["modes"].get(mode, {}).get(k)
         if v is not None:
             out[key] = v
     out["targets"] = {t["key"]: {"value": t["value"], "target": t["target"], "met": t["met"]}

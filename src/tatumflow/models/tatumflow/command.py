@@ -27,7 +27,7 @@ def add_generate_options(g) -> None:
     g.add_argument("--guidance", type=arg_number(float, low=0), default=2.0, help="classifier-free guidance weight (1 = none)")
     g.add_argument("--no-cache", action="store_true", help="decode without the KV cache (slower; same output)")
     g.add_argument("--max-polyphony", type=arg_number(int, low=1), help="no new note while this many sound")
-    g.add_argument("--max-note-seconds", type=arg_number(float, low=0, low_open=True), default=8.0,
+    g.add_argument("--max-note-seconds", type=arg_number(float, low=0, low_open=True), default=Sampling.max_note_seconds,
                    help="release any note held this long (default 8 s, longer than any note in Art Tatum's albums)")
 
 
