@@ -92,3 +92,21 @@ def test_scorecard_needs_pieces_long_enough(tmp_path):
     with pytest.raises(TatumFlowError, match="no target piece has a 10 s prompt and 20 s after it"):
         scorecard(FIX / "tatumflow_v1", tmp_path / "index.csv", tmp_path / "out", where={"split": "test"},
                   quick=True, echo=lambda m: None)
+
+
+def test_a_decoder_only_model_is_scored_on_its_own_modes(data, tmp_path):
+    """The plain causal-transformer baseline as the card's model: continuation and
+    unconditional only (no plan to steer), with the same keys."""
+    import torch
+
+    from tatumflow.models.tatumflow import TatumFlow, preset
+    from tatumflow.scorecard import scorecard
+    from tatumflow.training.checkpoint import model_state, save_checkpoint
+
+    torch.manual_seed(0)
+    m = TatumFlow(preset("tiny", seq_len=128, decoder_only=True, dec_layers=1))
+    ck = save_checkpoint(tmp_path / "plain", model_state=m.state_dict(), state={**model_state(m), "run_info": {}})
+    card = scorecard(ck, data, tmp_path / "card", where={"pianist": "A", "split": "test"}, quick=True,
+                     echo=lambda msg: None)
+    assert set(card["modes"]) == {"continuation", "unconditional"}
+    assert card["modes"]["continuation"]["bits_per_note"] > 0 and card["modes"]["continuation"]["grammar_errors"] == 0

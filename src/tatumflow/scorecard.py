@@ -434,7 +434,7 @@ def scorecard(model: "str | os.PathLike", data: "str | os.PathLike", out: "str |
     results, baseline_cards = {}, {}
     for k, (m, fam, info) in enumerate(models):
         pipe = fam.pipeline(m, steps=steps)
-        modes = [x for x in MODE_ORDER if x in fam.modes]
+        modes = [x for x in MODE_ORDER if x in getattr(pipe, "modes", fam.modes)]  # what this model can run
         tag = "" if k == 0 else f"{fam.name}{k}_"
         echo(f"{info['spec']} ({fam.name}, {info['params']:,} parameters): {', '.join(modes)}")
         r: dict = {}

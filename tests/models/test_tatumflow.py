@@ -385,3 +385,54 @@ def test_a_new_window_releases_the_notes_its_decoder_cannot_see():
     assert sounding.tolist() == [64]
     pipe._release_unseen(history, state, len(history) - 4)  # nothing more to release
     assert state.sounding[0].sum() == 1
+
+
+def test_decoder_only_is_a_plain_causal_transformer(tmp_path, capsys):
+    """The baseline of the controls issue: no plan modules, no cross-attention; it
+    learns, its likelihood is exact (no sampled latents), it continues and samples
+    from scratch, and the modes that need a plan fail with a one-line error."""
+    from tatumflow.cli.main import main
+    from tatumflow.midi import write_midi
+    from tatumflow.training.checkpoint import model_state, save_checkpoint
+
+    m = tiny(seq_len=128, dropout=0.0, decoder_only=True, dec_layers=3)
+    names = {n.split(".")[0] for n, _ in m.named_parameters()}
+    assert names == {"embed", "pos", "decoder", "dec_norm"}
+    assert not any("cross" in n for n, _ in m.named_parameters())
+    b = _batch()
+    opt = torch.optim.AdamW(m.parameters(), 2e-3)
+    first = m.training_step(b).metrics["recon"]
+    for _ in range(40):
+        out = m.training_step(b)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+    assert set(out.metrics) == {"recon"} and m.training_step(b).metrics["recon"] < 0.8 * first
+    m.eval()
+    v = m.validation_step(b).metrics
+    # Without latents, "prefix" bits are the decoder's own CE on the second half: recompute it directly.
+    ids, keep = b["input_ids"], b["attention_mask"]
+    with torch.no_grad():
+        logits = m.decode_logits(ids[:, :-1], None, None)
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:],
+                                            reduction="none")
+    sel = keep[:, 1:] & (torch.arange(1, 128) >= 64)[None]
+    assert np.isclose(v["prefix_bits_per_token"], float(nll[sel].mean()) / np.log(2), rtol=1e-5)
+    pipe = GenerationPipeline(m)
+    assert pipe.modes == ("unconditional", "continuation")
+    prompt = random_performance(np.random.default_rng(1), 30, span=4)
+    s = Sampling(max_note_seconds=2.0)
+    r = pipe.continuation(prompt, 3.0, seed=2, sampling=s)
+    assert r.grammar_errors == 0 and r.performance.end > prompt.end
+    assert np.array_equal(r.ids, pipe.continuation(prompt, 3.0, seed=2, sampling=s).ids)
+    assert len(pipe.unconditional(2.0, seed=1, sampling=s).performance) > 0
+    with pytest.raises(TatumFlowError, match="decoder-only"):
+        pipe.style_transfer(prompt, prompt, 0.5)
+    ck = save_checkpoint(tmp_path / "ck", model_state=m.state_dict(), state={**model_state(m), "run_info": {}})
+    a = tmp_path / "a.mid"
+    write_midi(prompt, a)
+    common = ["generate", "--checkpoint", str(ck), "--prompt", str(a), "--seconds", "2", "--device", "cpu"]
+    assert main(common + ["--mode", "continuation", "--out", str(tmp_path / "c.mid")]) == 0
+    assert main(common + ["--mode", "interpolate", "--style", str(a), "--out", str(tmp_path / "i.mid")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "decoder-only" in err[0] and "continuation" in err[0]

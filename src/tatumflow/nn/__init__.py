@@ -160,17 +160,20 @@ class KVCache:
 class CausalDecoderBlock(nn.Module):
     """Pre-norm block: causal self-attention (KV-cached when decoding), cross-attention
     to ``memory`` (with its padding mask), MLP. Dropout acts on each sub-layer's
-    output (see :class:`MultiScaleAttention`)."""
+    output (see :class:`MultiScaleAttention`). ``cross=False``: no cross-attention
+    (a plain causal transformer block; ``memory`` is ignored)."""
 
-    def __init__(self, d: int, heads: int, dropout: float = 0.0):
+    def __init__(self, d: int, heads: int, dropout: float = 0.0, *, cross: bool = True):
         super().__init__()
-        self.h, self.dropout = heads, dropout
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.h, self.dropout, self.cross = heads, dropout, cross
+        self.norm1, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
-        self.q_cross = nn.Linear(d, d)
-        self.kv_cross = nn.Linear(d, 2 * d)
-        self.proj_cross = nn.Linear(d, d)
+        if cross:
+            self.norm2 = nn.LayerNorm(d)
+            self.q_cross = nn.Linear(d, d)
+            self.kv_cross = nn.Linear(d, 2 * d)
+            self.proj_cross = nn.Linear(d, d)
         self.mlp = MLP(d, 4, dropout)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_keep: Optional[torch.Tensor] = None,
@@ -188,6 +191,8 @@ class CausalDecoderBlock(nn.Module):
             mask = torch.ones(Lq, Lk, dtype=torch.bool, device=x.device).tril(Lk - Lq)
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         x = x + F.dropout(self.proj(_merge(a)), p, self.training)
+        if not self.cross:
+            return x + self.mlp(self.norm3(x))
         if cache is not None and cache.memory[layer] is not None:
             mk, mv = cache.memory[layer]
         else:

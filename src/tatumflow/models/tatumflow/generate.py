@@ -36,6 +36,7 @@ from ...generation.constrained import GrammarState, sample_next
 from ...nn import KVCache
 from ...performance import Performance
 from ...tokenizer import PerformanceTokenizer
+from .model import DECODER_ONLY, PLAIN_MODES
 
 def unit_latents(x0: torch.Tensor) -> torch.Tensor:
     """Latents on the model's latent set: zero mean, unit variance per span (B, n, D)."""
@@ -92,6 +93,8 @@ class GenerationPipeline:
         self.device = torch.device(device)
         self.model.to(self.device)
         self.L, self.span = cfg.seq_len, cfg.span
+        self.plain = cfg.decoder_only  # the plain causal-transformer baseline: no latents, style or theory
+        self.modes = PLAIN_MODES if self.plain else tuple(MODES)  # what this model can generate
 
     # ------------------------------------------------------------ pieces
     def tokens(self, perf: Performance) -> list[int]:
@@ -111,6 +114,8 @@ class GenerationPipeline:
     def analyse(self, ids: Sequence[int]) -> dict:
         """Style posterior (mean, log-variance), latent means, per-span theory (raw
         families) of one window."""
+        if self.plain:
+            raise TatumFlowError(DECODER_ONLY)
         x, keep = self._window(ids)
         (s_mu, s_lv), (z_mu, _) = self.model.encode(x, keep)
         return {"style": s_mu, "style_logvar": s_lv, "latents": z_mu, "theory_raw": self.model.theory.raw(x),
@@ -207,7 +212,9 @@ class GenerationPipeline:
             raise TatumFlowError(f"prefix {prefix} must be a multiple of the span {self.span} below {self.L}")
         x = windows.to(self.device)[:, : self.L]
         keep = x != pad
-        if posterior:
+        if self.plain:  # no plan to sample: the decoder's own next-token likelihood
+            z = style = theory = None
+        elif posterior:
             (style, _), (z, _) = m.encode(x, keep)
             theory = self._theory(m.theory.raw(x))
         else:
@@ -303,13 +310,16 @@ class GenerationPipeline:
             if not first:
                 self._release_unseen(history, state, len(history) - keep_len)
             ctx = history[-keep_len:] if len(history) > keep_len else list(history)
-            k = len(ctx) // self.span
-            a = self.analyse(ctx)
-            cond = {"theory": self._theory(a["theory_raw"], known_spans=k), "style": style}
-            lat = self.sample_latents(cond, s, gen, known=a["latents"][:, :k] if k else None)
+            lat = theory = None
+            if not self.plain:
+                k = len(ctx) // self.span
+                a = self.analyse(ctx)
+                theory = self._theory(a["theory_raw"], known_spans=k)
+                lat = self.sample_latents({"theory": theory, "style": style}, s, gen,
+                                          known=a["latents"][:, :k] if k else None)
             before = len(history)
             history += self.decode(lat, style, history, state, s, gen, context=len(ctx), max_new=self.L - len(ctx),
-                                   until_step=target, theory=cond["theory"])
+                                   until_step=target, theory=theory)
             first = False
             if len(history) == before:  # nothing could be added (cannot happen with a sane grammar)
                 break
@@ -326,7 +336,11 @@ class GenerationPipeline:
     def unconditional(self, seconds: float = 20.0, *, style: Optional[torch.Tensor] = None, seed: int = 0,
                       sampling: Optional[Sampling] = None) -> Result:
         s, gen = sampling or self.sampling, self._gen(seed)
-        style = self.sample_style(gen) if style is None else style.to(self.device)
+        if self.plain:
+            if style is not None:
+                raise TatumFlowError(DECODER_ONLY.replace(" only", ", without a style"))
+        else:
+            style = self.sample_style(gen) if style is None else style.to(self.device)
         history, state = self._generate([self.tok.vocab.sos_id], style, seconds, s, gen)
         return self._finish(history, state, {"mode": "unconditional", "seed": seed})
 
@@ -335,7 +349,7 @@ class GenerationPipeline:
                      sampling: Optional[Sampling] = None) -> Result:
         s, gen = sampling or self.sampling, self._gen(seed)
         history = self.tokens(prompt)
-        style = self.analyse(history[-self.L:])["style"]
+        style = None if self.plain else self.analyse(history[-self.L:])["style"]
         n_prompt = len(history)
         history, state = self._generate(history, style, seconds, s, gen)
         return self._finish(history, state, {"mode": "continuation", "seed": seed, "prompt_tokens": n_prompt})
@@ -548,6 +562,8 @@ def run_mode(pipe: GenerationPipeline, mode: str, inputs: Inputs, sampling: Opti
     variation, ``_a<alpha>`` per interpolation step, ``""`` otherwise)."""
     if mode not in MODES:
         raise TatumFlowError(f"unknown TatumFlow mode {mode!r}; modes: {', '.join(MODES)}")
+    if mode not in pipe.modes:
+        raise TatumFlowError(f"--mode {mode}: {DECODER_ONLY}")
     for name, what in MODES[mode].needs.items():
         if getattr(inputs, name) is None:
             raise TatumFlowError(f"--mode {mode} needs --{name} ({what})")

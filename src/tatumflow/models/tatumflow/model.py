@@ -45,6 +45,11 @@ samples (the style and the theory must carry the piece); ``style_from_denoiser``
 lets the diffusion loss shape the style (a style the denoiser needs is one that
 steers the plan); ``theory_in_decoder`` puts each span's theory embedding next
 to its latent in the decoder's memory.
+
+``decoder_only`` builds the baseline the latent design has to beat: the same
+token embedding and causal decoder blocks without cross-attention, trained on
+next-token cross-entropy alone (a plain causal transformer; give it more
+``dec_layers`` for an equal parameter count, ``configs/tatumflow_tiny_plain.yaml``).
 """
 
 from __future__ import annotations
@@ -65,6 +70,10 @@ from ...tokenizer import PerformanceTokenizer, TokenizerConfig
 from ..protocol import StepOutput
 
 THEORY_FAMILIES = ("harmony", "melody", "rhythm", "dynamics")
+#: What a decoder-only model (the plain baseline) can generate, and the error for the rest.
+PLAIN_MODES = ("unconditional", "continuation")
+DECODER_ONLY = ("this TatumFlow is decoder-only (the plain causal-transformer baseline: no latents, style or "
+                f"theory); it runs {' and '.join(PLAIN_MODES)} only")
 
 
 @dataclass
@@ -95,6 +104,9 @@ class TatumFlowConfig:
     latent_dropout: float = 0.0    # P(the decoder sees no latents, only the style and the tokens) per sample
     style_from_denoiser: bool = False  # the diffusion loss trains the style encoder too (the style must inform the plan)
     theory_in_decoder: bool = False    # the decoder reads each span's theory embedding with its latent (harmony edits steer it)
+    # The plain causal-transformer baseline: the decoder alone (no encoder, latents, style,
+    # theory or denoiser; no cross-attention). Runs continuation and unconditional only.
+    decoder_only: bool = False
     w_recon: float = 1.0
     w_diff: float = 0.5
     w_kl: float = 0.1
@@ -234,11 +246,23 @@ class TatumFlow(nn.Module):
         self.config = cfg = config
         self.scalars: dict[str, float] = {}
         self.gradient_checkpointing = False
-        d, w = cfg.d_model, cfg.width
+        d = cfg.d_model
         self.embed = nn.Embedding(cfg.vocab_size, d)
         self.pos = nn.Embedding(cfg.seq_len, d)
         nn.init.normal_(self.embed.weight, std=0.02)
         nn.init.normal_(self.pos.weight, std=0.02)
+        if not cfg.decoder_only:
+            self._build_plan(cfg)
+        self.decoder = nn.ModuleList(CausalDecoderBlock(d, cfg.n_heads, cfg.dropout, cross=not cfg.decoder_only)
+                                     for _ in range(cfg.dec_layers))
+        self.dec_norm = nn.LayerNorm(d)
+        self.schedule = NoiseSchedule(cfg.diffusion_steps, cfg.schedule)
+        self.mask_id = PerformanceTokenizer(cfg.tokenizer).vocab.mask_id  # what token dropout writes
+
+    def _build_plan(self, cfg: TatumFlowConfig) -> None:
+        """Everything but the token embedding and the decoder: theory encoder, style
+        VAE, latent encoder, denoiser and the decoder's memory projections."""
+        d, w = cfg.d_model, cfg.width
         self.theory = TheoryEncoder(cfg)
         self.style = StyleVAE(d, cfg.style_hidden, cfg.style_dim)
         layer = nn.TransformerEncoderLayer(d, cfg.n_heads, 4 * d, cfg.dropout, activation="gelu", batch_first=True,
@@ -283,10 +307,6 @@ class TatumFlow(nn.Module):
         self.theory_dec = nn.Linear(cfg.theory_dim, d) if cfg.theory_in_decoder else None
         nn.init.zeros_(self.style_cond.weight)  # the denoiser's style condition starts from zero
         nn.init.zeros_(self.style_cond.bias)
-        self.decoder = nn.ModuleList(CausalDecoderBlock(d, cfg.n_heads, cfg.dropout) for _ in range(cfg.dec_layers))
-        self.dec_norm = nn.LayerNorm(d)
-        self.schedule = NoiseSchedule(cfg.diffusion_steps, cfg.schedule)
-        self.mask_id = PerformanceTokenizer(cfg.tokenizer).vocab.mask_id  # what token dropout writes
 
     def set_gradient_checkpointing(self, on: bool = True) -> None:
         """Recompute the denoiser and decoder blocks' activations in the backward
@@ -309,6 +329,8 @@ class TatumFlow(nn.Module):
 
     def encode(self, ids: torch.Tensor, keep: Optional[torch.Tensor] = None):
         """Tokens -> style (mu, logvar) and latent posterior (mean, logvar), (B, n, latent_dim)."""
+        if self.config.decoder_only:
+            raise TatumFlowError(DECODER_ONLY)
         keep = keep if keep is not None else torch.ones_like(ids, dtype=torch.bool)
         h = self.token_embeddings(ids)
         w = keep.to(h.dtype)[..., None]
@@ -360,7 +382,9 @@ class TatumFlow(nn.Module):
         ``theory``: (B, n, theory_dim) per-span theory embedding for a model with
         ``theory_in_decoder`` (``None``: the null theory, nothing known)."""
         mem = None  # once a cache holds the memory's keys and values, the memory itself is not read again
-        if cache is None or not cache.memory or cache.memory[0] is None:
+        if self.config.decoder_only:  # no memory: latents, style and theory are ignored
+            latent_keep = None
+        elif cache is None or not cache.memory or cache.memory[0] is None:
             slots = self.memory_in(latents) + self.memory_pos[: latents.shape[1]]
             if self.theory_dec is not None:
                 if theory is None:
@@ -428,6 +452,11 @@ class TatumFlow(nn.Module):
 
     def losses(self, ids: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config
+        tgt = ids[:, 1:].masked_fill(~keep[:, 1:], -100)
+        if cfg.decoder_only:
+            logits = self.decode_logits(self._drop_tokens(ids[:, :-1]), None, None)
+            recon = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
+            return {"loss": cfg.w_recon * recon, "recon": recon}
         (s_mu, s_lv), (z_mu, z_lv) = self.encode(ids, keep)
         style = s_mu + torch.randn_like(s_mu) * (0.5 * s_lv).exp() if self.training else s_mu
         z = z_mu + torch.randn_like(z_mu) * (0.5 * z_lv).exp() if self.training else z_mu
@@ -448,7 +477,6 @@ class TatumFlow(nn.Module):
         if self.training and cfg.latent_dropout > 0:  # some samples decode from the style and tokens alone
             dkeep = lkeep & (torch.rand(lkeep.shape[0], 1, device=lkeep.device) >= cfg.latent_dropout)
         logits = self.decode_logits(self._drop_tokens(ids[:, :-1]), z, style, dkeep, theory=th)
-        tgt = ids[:, 1:].masked_fill(~keep[:, 1:], -100)
         recon = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
         kl_dims = kl_normal(s_mu, s_lv)  # (B, style_dim)
         kl = kl_dims.sum(-1).mean()
