@@ -129,3 +129,58 @@ def test_ensemble_averages_models_and_seeds():
     assert np.allclose(blend, np.mean(parts, 0))
     seeds = Ensemble("extra-trees-compact", seed=0, seeds=2)
     assert [m.seed for m in seeds.members] == [0, 1]
+
+
+def test_neural_assessor_stops_early_on_its_validation_part_by_mean_r():
+    """The validation part is whole groups of the training rows; training keeps the
+    weights of the best mean r there (recomputed on the fitted model) and stops
+    once it no longer improves; a protocol's own validation rows are used as given."""
+    from tatumflow.assessment.metrics import pearson_per_dim
+
+    arrays, Y = _synthetic(64, 3)
+    X = np.zeros((64, 2))
+    groups = np.arange(64) // 4  # 16 "excerpts" of 4 takes
+    rows = np.arange(48)
+    small = {"steps": 2000, "eval_every": 20, "patience": 2, "val_share": 0.25, "batch_size": 16, "lr": 3e-3,
+             "ema": 0.9, "net": {"d_model": 32, "n_layers": 1, "n_heads": 2}}
+    m = NeuralModel("note-transformer", arrays, seed=0, recipe=small, groups=groups)
+    part = m.validation_part(rows)
+    assert part.sum() == 12 and all(len(set(part[groups[rows] == g])) == 1 for g in range(12))
+    m.fit(X[rows], Y[rows], rows)
+    f = m.fit_info
+    assert f["stop_reason"] == "early_stopping" and f["steps"] < 2000
+    assert f["train_segments"] == 36 and f["val_segments"] == 12
+    r = pearson_per_dim(Y[rows[part]], m.predict(X[rows[part]], rows[part])).mean()
+    assert r == pytest.approx(f["val_mean_r"], abs=1e-4) and r > 0.3
+    given = np.arange(48) >= 40  # e.g. paper-performer's validation performers
+    m2 = NeuralModel("note-transformer", arrays, seed=0, recipe={**small, "steps": 40}, groups=groups)
+    m2.fit(X[rows], Y[rows], rows, val=given)
+    assert m2.fit_info["val_segments"] == 8 and m2.fit_info["train_segments"] == 40
+
+
+def test_sizes_and_the_ssast_objectives():
+    from tatumflow.assessment.neural import recipe_for
+
+    assert [AssessorNetConfig(**recipe_for(n)[1].net).d_model for n in ("ast", "ast@0.2m", "ast@2m", "ast@8m")] == \
+        [64, 64, 192, 384]
+    with pytest.raises(ValueError, match="unknown assessor size"):
+        recipe_for("ast@3m")
+    with pytest.raises(ValueError, match="unknown neural assessor"):
+        recipe_for("wavenet@2m")
+    arrays, _ = _synthetic(6, 4)
+    cfg = AssessorNetConfig(input="roll", mask_ratio=0.15, d_model=32, n_layers=1, n_heads=2, roll_frames=64)
+    torch.manual_seed(0)
+    model = PerceptualAssessor(cfg)
+    from torch.utils.data import default_collate
+
+    from tatumflow.assessment.neural import WindowDataset
+
+    batch = default_collate([WindowDataset(arrays, cfg, length=8)[i] for i in range(8)])
+    out = model.training_step(batch)
+    m = out.metrics
+    assert {"masked_mse", "masked_nce", "masked_acc"} <= set(m) and out.n_items > 0
+    assert float(out.loss.detach()) == pytest.approx(m["masked_nce"] + 10.0 * m["masked_mse"], rel=1e-4)
+    fine = AssessorNetConfig(input="roll", frame_s=0.025, roll_frames=64)
+    img = SegmentDataset(arrays, np.arange(1), fine)[0]["roll"]
+    coarse = SegmentDataset(arrays, np.arange(1), AssessorNetConfig(input="roll", roll_frames=64))[0]["roll"]
+    assert img.shape == coarse.shape and not torch.equal(img, coarse)  # 25 ms frames: another picture

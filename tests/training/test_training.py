@@ -223,6 +223,31 @@ def test_exponential_lr_whole_validation_set_restore_best_and_stop(tmp_path):
 
 
 
+def test_an_evaluator_s_whole_set_metric_picks_the_best_weights_and_stops(tmp_path):
+    """Without batched validation data, ``evaluator(model)`` gives the metrics (e.g.
+    a Pearson r over a whole validation set): the best by it is kept, its
+    plateau ends the run, and the model is evaluated with the EMA weights."""
+    val = TinyData(n=12, seed=7)
+    seen = []
+
+    def neg_mse(model):
+        assert not model.training
+        with torch.no_grad():
+            seen.append(-float(((model(val.tok) - val.y) ** 2).mean()))
+        return {"neg_mse": seen[-1] if len(seen) < 4 else seen[-1] - 10.0}  # a plateau after the third
+
+    tr = Trainer(make(dropout=0.0), cfg(max_steps=200, eval_every=5, best_metric="val/neg_mse",
+                                        early_stopping_metric="val/neg_mse", early_stopping_mode="max",
+                                        early_stopping_patience=2, restore_best=True, ema_decay=0.5),
+                 TinyData(), None, out_dir=tmp_path / "a", progress=False, log=lambda s: None, evaluator=neg_mse)
+    out = tr.fit()
+    assert out["stop_reason"] == "early_stopping" and out["steps"] == 25 and len(seen) == 5
+    assert out["best"] == pytest.approx(max(seen[:3]))
+    with torch.no_grad():
+        kept = -float(((tr.model(val.tok) - val.y) ** 2).mean())
+    assert kept == pytest.approx(max(seen[:3]), rel=1e-5)  # the best evaluated (EMA) weights, restored
+
+
 def test_a_crash_while_replacing_a_checkpoint_never_loses_it(tmp_path, monkeypatch):
     import tatumflow.training.checkpoint as cm
 

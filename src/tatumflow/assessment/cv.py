@@ -114,28 +114,31 @@ def _no_nan(x):
     return x
 
 
-def make_model(name: str, seed: int = 0, *, arrays=None, progress: bool = False):
+def make_model(name: str, seed: int = 0, *, arrays=None, groups=None, progress: bool = False):
     """One assessor by name: a classical one (:data:`~.baselines.CLASSICAL`) or a
-    neural one (:data:`~.neural.NEURAL`, which needs the segments' note arrays)."""
+    neural one (:data:`~.neural.NEURAL`, optionally ``name@size`` with a size of
+    :data:`~.neural.SIZES`; it needs the segments' note arrays, and ``groups``
+    keeps linked segments together when it carves its validation part)."""
     from .baselines import CLASSICAL, make_classical
-    from .neural import NEURAL, NeuralModel
+    from .neural import NEURAL, SIZES, NeuralModel
 
     if name in CLASSICAL:
         return make_classical(name, seed)
-    if name in NEURAL:
+    if name.partition("@")[0] in NEURAL:
         if arrays is None:
             raise ValueError(f"neural assessor {name!r} needs the segments' note arrays")
-        return NeuralModel(name, arrays, seed, progress=progress)
+        return NeuralModel(name, arrays, seed, progress=progress, groups=groups)
     raise ValueError(f"unknown assessor model {name!r}; available: {', '.join(CLASSICAL + NEURAL)} "
-                     "(join names with '+' to average them)")
+                     f"(neural ones as name@size, sizes {', '.join(SIZES)}; join names with '+' to average them)")
 
 
 class Ensemble:
     """The mean prediction of ``name`` (names joined by ``+`` are averaged) over
     ``seeds`` seeds each: a seed ensemble, a blend of models, or both."""
 
-    def __init__(self, name: str, seed: int = 0, seeds: int = 1, *, arrays=None, progress: bool = False):
-        self.members = [make_model(part, seed + k, arrays=arrays, progress=progress)
+    def __init__(self, name: str, seed: int = 0, seeds: int = 1, *, arrays=None, groups=None,
+                 progress: bool = False):
+        self.members = [make_model(part, seed + k, arrays=arrays, groups=groups, progress=progress)
                         for part in name.split("+") for k in range(seeds)]
 
     @staticmethod
@@ -144,9 +147,17 @@ class Ensemble:
 
         return isinstance(m, NeuralModel)
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray) -> "Ensemble":
+    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray, val: np.ndarray | None = None) -> "Ensemble":
+        """Fit every member on ``rows``; neural members stop early on ``val`` (a
+        protocol's validation rows) or, without it, on a part of ``rows``."""
         for m in self.members:
-            m.fit(X[rows], Y[rows], rows) if self._neural(m) else m.fit(X[rows], Y[rows])
+            if not self._neural(m):
+                m.fit(X[rows], Y[rows])
+            elif val is not None and len(val):
+                both = np.concatenate([rows, val])
+                m.fit(X[both], Y[both], both, val=np.arange(len(both)) >= len(rows))
+            else:
+                m.fit(X[rows], Y[rows], rows)
         return self
 
     def predict(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -199,15 +210,17 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     proto = get_protocol(protocol, data)
     X, feat_names = feature_matrix(data, progress=progress, score=score)
     arrays = None
-    if any(n in NEURAL for n in model.split("+")):
+    if any(n.partition("@")[0] in NEURAL for n in model.split("+")):
         arrays = [NoteArrays.of(p) for p in data.performances(progress=progress)]
 
     def fitted(fold):
-        m = Ensemble(model, seed, seeds, arrays=arrays, progress=progress).fit(X, Y, fold.train)
+        m = Ensemble(model, seed, seeds, arrays=arrays, groups=data.take_group, progress=progress).fit(
+            X, Y, fold.train, fold.val)
         imps.append(m.feature_importances())
+        fits.extend(getattr(x, "fit_info", None) for x in m.members if Ensemble._neural(x))
         return m
 
-    imps = []
+    imps, fits = [], []
     Y = data.ratings
     exc = data.excerpts
     fold_scores = []
@@ -242,6 +255,8 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     analysis = error_analysis(data, pred, np.isfinite(pred[:, 0]), imp, feat_names)
     if protocol in HOLDS_OUT_MUSIC:
         analysis["shared_music"] = shared_music(data, proto)
+    if fits:  # where each neural model stopped, and its validation part's mean r there
+        analysis["neural_fits"] = fits
     name = (model if seeds == 1 else f"{model} x{seeds} seeds") + (" +score" if score else "")
     return CVResult(name, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0, analysis)
 
@@ -268,6 +283,10 @@ def format_cv(res: CVResult, protocol: str) -> str:
         out.append(f"known leak: {sm['sharing_music_with_training']} of {sm['test_segments']} tested segments share "
                    f"a take or a repeated passage with their model's training segments"
                    + (" (the published split groups by excerpt name only)" if protocol.startswith("paper") else ""))
+    for i, f in enumerate(res.analysis.get("neural_fits") or []):
+        out.append(f"neural model {i + 1}: {f['steps']} steps ({f['stop_reason'].replace('_', ' ')}), trained on "
+                   f"{f['train_segments']} segments, validation part {f['val_segments']}"
+                   + (f" (mean r {f['val_mean_r']:.3f} at the kept weights)" if f["val_mean_r"] is not None else ""))
     if "fold_ensemble" in s:
         e = s["fold_ensemble"]
         out.append(f"mean of the 4 fold models' predictions: mean r {e['mean_r']:.3f}, R2 {e['r2']:.3f}")

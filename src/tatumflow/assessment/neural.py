@@ -6,8 +6,10 @@
 * ``ast`` — an Audio-Spectrogram-Transformer over the piano-roll image
   (:func:`~.inputs.render_roll`) cut into 16x16 patches, with factorised
   (pitch band, time) position embeddings and padding masks.
-* ``ast-ssast`` — the AST initialised from self-supervised masked-patch
-  pretraining (SSAST) on unlabelled PiJAMA (:func:`pretrain_ssast`).
+* ``ast-ssast`` — the AST initialised from self-supervised pretraining (SSAST's
+  masked-patch discriminative + reconstruction objectives, 15% of the patches)
+  on unlabelled piano MIDI: PiJAMA's train split and PercePiano's segments
+  without their ratings (:func:`pretrain_ssast`).
 * ``hybrid`` / ``hybrid-ast`` — either encoder's embedding fused with the
   hand-crafted features (:mod:`.features`) before the rating head;
   ``hand-mlp`` is the fusion head on the hand features alone (the ablation).
@@ -46,10 +48,12 @@ class AssessorNetConfig:
     dropout: float = 0.1
     max_notes: int = 128          # longer segments: random crops in training, chunk average when rating
     roll_frames: int = 256        # 25.6 s at 100 ms (likewise)
+    frame_s: float = FRAME_S      # piano-roll frame; finer frames show timing (0.025: 6.4 s windows of 256)
     patch: int = 16
     n_hand: int = 0               # > 0: fuse this many hand-crafted features (hybrid)
     pearson_weight: float = 0.5
     mask_ratio: float = 0.0       # > 0: SSAST masked-patch pretraining instead of ratings
+    ssast_mse_weight: float = 10.0  # SSAST: reconstruction weight next to the discriminative loss
     n_out: int = 19
 
     def __post_init__(self) -> None:
@@ -168,8 +172,9 @@ class PerceptualAssessor(nn.Module):
         else:
             self.hand = None
         self.head = nn.Sequential(nn.Linear(width, d), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(d, cfg.n_out))
-        if cfg.mask_ratio:
+        if cfg.mask_ratio:  # SSAST's two heads: generative (the patch's pixels), discriminative (which patch)
             self.reconstruct = nn.Linear(d, 3 * cfg.patch * cfg.patch)
+            self.discriminate = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 3 * cfg.patch * cfg.patch))
         self.register_buffer("y_mean", torch.zeros(cfg.n_out))
         self.register_buffer("y_std", torch.ones(cfg.n_out))
 
@@ -202,19 +207,36 @@ class PerceptualAssessor(nn.Module):
         return StepOutput(loss, {"mse": float(mse.detach()), "batch_r": float(r.mean().detach())}, len(zy))
 
     def _mae_loss(self, batch) -> StepOutput:
-        """SSAST: mask a share of the valid patches, reconstruct their pixels (MSE)."""
+        """SSAST (Gong et al. 2022): mask a ``mask_ratio`` share of the patches that
+        hold notes, then for each masked patch (a) pick it out among the sample's
+        masked patches (InfoNCE between the discriminative head's output and the
+        patches' pixels) and (b) reconstruct its pixels (MSE); loss = (a) +
+        ``ssast_mse_weight`` x (b), the paper's 1 : 10. Empty patches (most of a
+        piano roll) are neither masked nor candidates: nothing tells them apart."""
         enc = self.roll
         x, tok, valid = enc.patches(batch["roll"], batch["frames"])
         B, nb, nc, _ = tok.shape
-        g = torch.rand(valid.shape, device=valid.device)
-        mask = (g < self.config.mask_ratio) & valid
-        h, _, _ = enc(batch["roll"], batch["frames"], mask)
-        pred = self.reconstruct(h).float().reshape(B, nb, nc, -1)
         p = enc.p
         target = x.reshape(B, 3, nb, p, nc, p).permute(0, 2, 4, 1, 3, 5).reshape(B, nb, nc, -1)
-        err = ((pred - target) ** 2).mean(-1)
-        loss = (err * mask).sum() / mask.sum().clamp_min(1)
-        return StepOutput(loss, {"masked_mse": float(loss.detach())}, int(mask.sum()))
+        full = valid & (target.abs().sum(-1) > 0)
+        g = torch.rand(valid.shape, device=valid.device)
+        mask = (g < self.config.mask_ratio) & full
+        h, _, _ = enc(batch["roll"], batch["frames"], mask)
+        h = h.reshape(B, nb, nc, -1)[mask]  # (M, d): the masked patches of the batch
+        tgt = target[mask]  # (M, P)
+        if len(tgt) == 0:
+            zero = self.reconstruct.weight.sum() * 0.0
+            return StepOutput(zero, {"masked_mse": 0.0, "masked_nce": 0.0, "masked_acc": 0.0}, 0)
+        mse = ((self.reconstruct(h).float() - tgt) ** 2).mean()
+        owner = torch.arange(B, device=mask.device)[:, None, None].expand(B, nb, nc)[mask]
+        logits = self.discriminate(h).float() @ tgt.T  # (M, M): each masked patch vs every one
+        logits = logits.masked_fill(owner[:, None] != owner[None, :], float("-inf"))  # same sample only
+        labels = torch.arange(len(tgt), device=logits.device)
+        nce = F.cross_entropy(logits, labels)
+        acc = (logits.argmax(1) == labels).float().mean()
+        loss = nce + self.config.ssast_mse_weight * mse
+        return StepOutput(loss, {"masked_mse": float(mse.detach()), "masked_nce": float(nce.detach()),
+                                 "masked_acc": float(acc)}, len(tgt))
 
     def training_step(self, batch) -> StepOutput:
         return self._mae_loss(batch) if self.config.mask_ratio else self._rating_loss(batch)
@@ -243,7 +265,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         self.arrays, self.rows, self.cfg = arrays, np.asarray(rows), cfg
         self.Y, self.hand = Y, hand
         self.repeats, self.transpose, self.seed = repeats, transpose, seed
-        self.span = cfg.roll_frames * FRAME_S
+        self.span = cfg.roll_frames * cfg.frame_s
         self.items: Optional[list[tuple[int, float]]] = None
         if chunks:
             self.items = [(int(r), t0) for r in self.rows for t0 in self._chunk_starts(arrays[int(r)])]
@@ -285,7 +307,7 @@ class SegmentDataset(torch.utils.data.Dataset):
             m, n = note_matrix(a, t0, self.cfg.max_notes, shift)
             item["notes"], item["n_notes"] = torch.from_numpy(m), torch.tensor(n)
         elif self.cfg.input == "roll":
-            img, fr = render_roll(a, t0, self.cfg.roll_frames, shift)
+            img, fr = render_roll(a, t0, self.cfg.roll_frames, shift, self.cfg.frame_s)
             item["roll"], item["frames"] = torch.from_numpy(img), torch.tensor(fr)
         if self.hand is not None:
             item["hand"] = torch.from_numpy(self.hand[row].astype(np.float32))
@@ -311,10 +333,10 @@ class WindowDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         a = self.arrays[i % len(self.arrays)]
         rng = np.random.default_rng([self.seed, i])
-        span = self.cfg.roll_frames * FRAME_S
+        span = self.cfg.roll_frames * self.cfg.frame_s
         t0 = a.start + float(rng.uniform(0, max(0.0, a.end - a.start - span)))
         shift = int(rng.integers(-self.transpose, self.transpose + 1))
-        img, fr = render_roll(a, t0, self.cfg.roll_frames, shift)
+        img, fr = render_roll(a, t0, self.cfg.roll_frames, shift, self.cfg.frame_s)
         return {"roll": torch.from_numpy(img), "frames": torch.tensor(fr)}
 
 
@@ -322,8 +344,14 @@ class WindowDataset(torch.utils.data.Dataset):
 
 @dataclass
 class Recipe:
+    """How one neural assessor trains. Rating models stop early: every
+    ``eval_every`` steps they rate the fold's validation part (``val_share`` of
+    its training segments, whole excerpt groups, or a protocol's own validation
+    set) and keep the weights of the best mean Pearson r; ``patience``
+    evaluations without a better one end the run (``steps`` is the ceiling)."""
+
     net: dict
-    steps: int = 600
+    steps: int = 3000
     batch_size: int = 32
     lr: float = 3e-4
     weight_decay: float = 0.05
@@ -332,6 +360,9 @@ class Recipe:
     hand: bool = False
     pretrained: Optional[str] = None   # "ssast"
     ema: float = 0.99
+    eval_every: int = 100
+    patience: int = 6
+    val_share: float = 0.125
     train: dict = field(default_factory=dict)
 
 
@@ -345,16 +376,42 @@ RECIPES = {
 }
 NEURAL = tuple(RECIPES)
 
-SSAST_RECIPE = Recipe({"input": "roll", "mask_ratio": 0.4, "dropout": 0.0}, steps=1500, lr=5e-4, weight_decay=0.05)
+#: Network sizes (``name@size``, e.g. ``ast@2m``): encoder width / layers / heads; the
+#: default is ``0.2m``. Parameters: note transformer 0.17M / 1.9M / 7.5M, AST 0.21M / 2.0M / 7.6M.
+SIZES = {"0.2m": {"d_model": 64, "n_layers": 3, "n_heads": 4},
+         "2m": {"d_model": 192, "n_layers": 4, "n_heads": 6},
+         "8m": {"d_model": 384, "n_layers": 4, "n_heads": 8}}
+
+#: What an SSAST encoder and the rating model that loads it must share.
+ENCODER_SHAPE = ("d_model", "n_layers", "n_heads", "patch", "roll_frames", "frame_s")
+
+SSAST_RECIPE = Recipe({"input": "roll", "mask_ratio": 0.15, "dropout": 0.0}, steps=1500, lr=5e-4, weight_decay=0.05)
 
 
-def _train_config(recipe: Recipe, seed: int, steps: Optional[int] = None):
+def recipe_for(name: str, overrides: Optional[dict] = None) -> tuple[str, Recipe]:
+    """``(base name, Recipe)`` of ``name`` or ``name@size`` (:data:`SIZES`), with
+    ``overrides`` (Recipe fields; ``net`` is merged into the network's)."""
+    base, _, size = name.partition("@")
+    if base not in RECIPES:
+        raise ValueError(f"unknown neural assessor {base!r}; available: {', '.join(RECIPES)}")
+    if size and size not in SIZES:
+        raise ValueError(f"unknown assessor size {size!r} in {name!r}; sizes: {', '.join(SIZES)}")
+    r = RECIPES[base]
+    over = dict(overrides or {})
+    net = {**r.net, **(SIZES[size] if size else {}), **over.get("net", {})}
+    return base, replace(r, **{**over, "net": net})
+
+
+def _train_config(recipe: Recipe, seed: int, steps: Optional[int] = None, *, early_stopping: bool = False):
     from ..training.config import TrainConfig
 
     steps = steps or recipe.steps
+    stop = dict(eval_every=recipe.eval_every, early_stopping_metric="val/mean_r", early_stopping_mode="max",
+                early_stopping_patience=recipe.patience, best_metric="val/mean_r",
+                restore_best=True) if early_stopping else dict(eval_every=10**9)
     return TrainConfig(max_steps=steps, batch_size=recipe.batch_size, lr=recipe.lr, warmup_steps=max(1, steps // 10),
                        weight_decay=recipe.weight_decay, ema_decay=recipe.ema, seed=seed, log_every=max(1, steps // 10),
-                       save_every=10**9, keep_last=1, tensorboard=False, eval_every=10**9, **recipe.train)
+                       save_every=10**9, keep_last=1, tensorboard=False, **stop, **recipe.train)
 
 
 def _standardiser(X: np.ndarray):
@@ -366,39 +423,72 @@ def _standardiser(X: np.ndarray):
 class NeuralModel:
     """A neural assessor behind the cross-validation interface: ``fit(X, Y, rows)``
     trains through the Trainer on segments ``rows`` (X: their hand features,
-    used by the hybrids), ``predict(X, rows)`` rates segments."""
+    used by the hybrids), stopping early by the mean Pearson r of a held-out
+    validation part (:class:`Recipe`); ``predict(X, rows)`` rates segments.
+    ``groups`` (one id per segment, e.g. the excerpt take groups) keeps linked
+    segments on one side when the validation part is carved out of ``rows``."""
 
     def __init__(self, name: str, arrays: Sequence[NoteArrays], seed: int = 0, *, progress: bool = False,
-                 pretrained: "str | Path | None" = None, recipe: Optional[dict] = None):
-        if name not in RECIPES:
-            raise ValueError(f"unknown neural assessor {name!r}; available: {', '.join(RECIPES)}")
+                 pretrained: "str | Path | None" = None, recipe: Optional[dict] = None,
+                 groups: Optional[np.ndarray] = None):
         self.name, self.arrays, self.seed, self.progress = name, arrays, seed, progress
-        r = RECIPES[name]
-        over = dict(recipe or {})  # Recipe fields to change; "net" is merged into the recipe's network
-        self.recipe = replace(r, **{**over, "net": {**r.net, **over.get("net", {})}})
-        self.pretrained = pretrained
+        _, self.recipe = recipe_for(name, recipe)
+        self.pretrained, self.groups = pretrained, groups
+        self.fit_info: dict = {}
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray) -> "NeuralModel":
+    def validation_part(self, rows: np.ndarray) -> np.ndarray:
+        """Boolean mask over ``rows``: about ``val_share`` of them, whole groups,
+        drawn with the model's seed."""
+        rows = np.asarray(rows)
+        groups = self.groups[rows] if self.groups is not None else rows
+        uniq = np.unique(groups)
+        rng = np.random.default_rng([self.seed, 7])
+        picked, n = [], 0
+        for g in rng.permutation(uniq):
+            if n >= self.recipe.val_share * len(rows):
+                break
+            picked.append(g)
+            n += int((groups == g).sum())
+        return np.isin(groups, picked)
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray, val: Optional[np.ndarray] = None
+            ) -> "NeuralModel":
+        """Train on ``rows`` (``X``, ``Y``: their features and ratings). ``val``: a
+        boolean mask over ``rows`` marking the validation part (default:
+        :meth:`validation_part`); ``val_share=0`` in the recipe: no early stopping."""
         from ..training.trainer import Trainer
+        from .metrics import pearson_per_dim
 
         r = self.recipe
+        rows = np.asarray(rows)
+        val = np.zeros(len(rows), bool) if r.val_share <= 0 else (
+            self.validation_part(rows) if val is None else np.asarray(val, bool))
+        if val.all():
+            raise TatumFlowError("the validation part holds every training segment")
         cfg = AssessorNetConfig(**r.net, n_hand=X.shape[1] if r.hand else 0)
         with seeded_torch(self.seed):
             model = PerceptualAssessor(cfg)
-        model.set_target_stats(Y)
+        model.set_target_stats(Y[~val])
         if r.pretrained:
-            load_encoder(model, self.pretrained or ssast_checkpoint(progress=self.progress))
-        self.scale = _standardiser(X) if r.hand else None
+            shape = {k: v for k, v in r.net.items() if k in ENCODER_SHAPE}
+            load_encoder(model, self.pretrained or ssast_checkpoint(net=shape, progress=self.progress))
+        self.scale = _standardiser(X[~val]) if r.hand else None
         hand = self._hand(X, rows)
         Yfull = np.zeros((len(self.arrays), Y.shape[1]), np.float32)
         Yfull[rows] = Y
-        ds = SegmentDataset(self.arrays, rows, cfg, Yfull, hand, repeats=r.repeats, transpose=r.transpose,
+        ds = SegmentDataset(self.arrays, rows[~val], cfg, Yfull, hand, repeats=r.repeats, transpose=r.transpose,
                             seed=self.seed)
+        def mean_r(m):  # mean Pearson r over the 19 scales on the validation part
+            return {"mean_r": float(pearson_per_dim(Y[val], predict_segments(m, self.arrays, rows[val], hand)).mean())}
+
+        evaluator = mean_r if val.any() else None
         with tempfile.TemporaryDirectory(prefix="tatumflow-assessor-") as tmp:
-            trainer = Trainer(model, _train_config(r, self.seed), ds, None, out_dir=tmp,
-                              progress=self.progress, log=lambda s: None)
-            trainer.fit()
-        model.load_state_dict(trainer.ema.shadow, strict=False)  # rate with the EMA weights
+            trainer = Trainer(model, _train_config(r, self.seed, early_stopping=evaluator is not None), ds, None,
+                              out_dir=tmp, progress=self.progress, log=lambda s: None, evaluator=evaluator)
+            res = trainer.fit()
+        model.load_state_dict(trainer.ema.shadow, strict=False)  # rate with the (best) EMA weights
+        self.fit_info = {"steps": res["steps"], "stop_reason": res["stop_reason"], "val_mean_r": res["best"],
+                         "train_segments": int((~val).sum()), "val_segments": int(val.sum())}
         self.model = model.eval()
         return self
 
@@ -466,32 +556,42 @@ def pijama_arrays(index: "str | Path | None" = None, split: str = "train", limit
     return out
 
 
-def ssast_checkpoint(*, steps: Optional[int] = None, limit: int = 800, progress: bool = False,
-                     seed: int = 0) -> Path:
-    """The cached SSAST-pretrained encoder (trained on first use; keyed by its recipe)."""
+def ssast_checkpoint(*, net: Optional[dict] = None, steps: Optional[int] = None, limit: int = 800,
+                     percepiano: bool = True, progress: bool = False, seed: int = 0) -> Path:
+    """The cached SSAST-pretrained encoder (trained on first use; keyed by its recipe
+    and ``net``, the rating model's encoder shape)."""
     from ..utils import cache_dir
 
     steps = steps or SSAST_RECIPE.steps
-    key = hashlib.sha256(repr((SSAST_RECIPE, steps, limit, seed, 1)).encode()).hexdigest()[:12]
+    key = hashlib.sha256(repr((SSAST_RECIPE, sorted((net or {}).items()), steps, limit, percepiano, seed, 2)
+                              ).encode()).hexdigest()[:12]
     out = cache_dir() / "assessment" / f"ssast-{key}"
     if (out / "final").is_dir():
         return out / "final"
-    pretrain_ssast(out, steps=steps, limit=limit, seed=seed, progress=progress)
+    pretrain_ssast(out, net=net, steps=steps, limit=limit, percepiano=percepiano, seed=seed, progress=progress)
     return out / "final"
 
 
-def pretrain_ssast(out: "str | Path", *, steps: int = 1500, limit: int = 800, seed: int = 0,
-                   progress: bool = True, arrays: Optional[Sequence[NoteArrays]] = None) -> dict:
-    """Masked-patch pretraining of the AST encoder on PiJAMA train-split windows;
-    writes checkpoints under ``out`` and the final one to ``out/final``."""
+def pretrain_ssast(out: "str | Path", *, net: Optional[dict] = None, steps: int = 1500, limit: int = 800,
+                   percepiano: bool = True, seed: int = 0, progress: bool = True,
+                   arrays: Optional[Sequence[NoteArrays]] = None) -> dict:
+    """SSAST pretraining of the AST encoder (``net``: encoder shape overrides) on
+    unlabelled piano MIDI: ``limit`` PiJAMA train-split performances and, with
+    ``percepiano``, every PercePiano segment without its ratings (or the given
+    ``arrays``); writes checkpoints under ``out`` and the final one to ``out/final``."""
     from ..training.trainer import Trainer
 
     out = Path(out)
     r = SSAST_RECIPE
-    cfg = AssessorNetConfig(**r.net)
+    cfg = AssessorNetConfig(**{**r.net, **(net or {})})
     with seeded_torch(seed):
         model = PerceptualAssessor(cfg)
-    arrays = arrays if arrays is not None else pijama_arrays(limit=limit, seed=seed, progress=progress)
+    if arrays is None:
+        arrays = pijama_arrays(limit=limit, seed=seed, progress=progress)
+        if percepiano:
+            from .data import load_percepiano
+
+            arrays += [NoteArrays.of(p) for p in load_percepiano().performances(progress=progress)]
     ds = WindowDataset(arrays, cfg, length=steps * r.batch_size, seed=seed)
     trainer = Trainer(model, _train_config(r, seed, steps), ds, None, out_dir=out, progress=progress,
                       run_info={"task": "ssast-pretraining", "performances": len(arrays)})

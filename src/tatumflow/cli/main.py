@@ -139,7 +139,8 @@ COMMANDS = {
         ("--protocol", dict(required=True, choices=["excerpt", "player", "piece", "paper-performer", "paper-piece"])),
         ("--score", dict(FLAG, help="add the score-relative features (each segment aligned to its score)")),
         ("--model", dict(default="extra-trees", help="mean, ridge, random-forest, extra-trees, extra-trees-compact, "
-                         "note-transformer, ast, ast-ssast, hybrid, hybrid-ast, hand-mlp; 'a+b' averages")),
+                         "note-transformer, ast, ast-ssast, hybrid, hybrid-ast, hand-mlp (neural ones stop early on a validation "
+                         "part; name@2m or @8m: a larger network than the default @0.2m); 'a+b' averages")),
         ("--data", dict(type=IN_DIR, help="the PercePiano folder (default: ../shared/data/percepiano)")),
         ("--seed", dict(type=NONNEG_INT, default=0)),
         ("--seeds", dict(type=POS_INT, default=1, help="average this many seeds of each model (an ensemble)")),

@@ -91,14 +91,19 @@ class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, train_data, val_data=None, *,
                  out_dir: "str | os.PathLike", run_info: Optional[dict] = None,
                  progress: bool = True, log: Callable[[str], None] = print,
-                 on_row: Optional[Callable[[dict], None]] = None):
+                 on_row: Optional[Callable[[dict], None]] = None,
+                 evaluator: Optional[Callable[[nn.Module], dict]] = None):
         """``on_row(row)`` receives every logged row (step, losses, lr, validation
-        metrics) as it is written: progress for a caller that is not a terminal."""
+        metrics) as it is written: progress for a caller that is not a terminal.
+        ``evaluator(model)`` (called in eval mode, EMA weights swapped in) returns
+        metrics of a whole validation set that no per-batch mean gives (e.g. a
+        Pearson r over all its items); they join the validation metrics as
+        ``val/<name>``, so ``best_metric`` and early stopping can use them."""
         self.cfg = config
         self.out = Path(out_dir)
         self.train_data, self.val_data = train_data, val_data
         self.run_info = run_info or {}
-        self.progress, self.log, self.on_row = progress, log, on_row
+        self.progress, self.log, self.on_row, self.evaluator = progress, log, on_row, evaluator
         self._stop = False
         self.world, self.rank = 1, 0
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -252,7 +257,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.2e}", items_s=f"{row['items_per_s']:.0f}")
             self.history.append({"step": self.step, "loss": loss_sum})
             bar.update(1)
-            if self.val_data is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps):
+            if ((self.val_data is not None or self.evaluator is not None)
+                    and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps)):
                 metrics = self.evaluate()
                 self._log_row({"step": self.step, **metrics})
                 if self._track_best(metrics):
@@ -329,7 +335,19 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Mean validation metrics (EMA weights if any) over ``eval_batches`` fixed
         batches, or with ``eval_batches=0`` over the whole validation set in order
-        (weighted by batch size)."""
+        (weighted by batch size); then the ``evaluator``'s whole-set metrics."""
+        self.model.eval()
+        ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
+        out: dict[str, float] = {}
+        with ctx:
+            if self.val_data is not None:
+                out.update(self._batch_metrics())
+            if self.evaluator is not None:
+                out.update({f"val/{k}": float(v) for k, v in self.evaluator(self.model).items()})
+        self.model.train()
+        return out
+
+    def _batch_metrics(self) -> dict[str, float]:
         cfg = self.cfg
         n = len(self.val_data)
         per = cfg.eval_batch_size or max(1, cfg.batch_size // cfg.grad_accum)
@@ -338,18 +356,14 @@ class Trainer:
         else:
             rng = np.random.default_rng([cfg.seed, 10**9])  # the same batches at every evaluation
             idx = list(rng.integers(0, n, (cfg.eval_batches, per)))
-        self.model.eval()
-        ctx = self.ema.swapped_in(self.model) if self.ema is not None else contextlib.nullcontext()
         sums: dict[str, float] = {}
-        with ctx:
-            for b in idx:
-                with self._autocast():
-                    out = self.model.validation_step(self._batch(self.val_data, b))
-                w = len(b) / per  # a short last batch counts for what it holds
-                sums["loss"] = sums.get("loss", 0.0) + w * float(out.loss)
-                for k, v in out.metrics.items():
-                    sums[k] = sums.get(k, 0.0) + w * float(v)
-        self.model.train()
+        for b in idx:
+            with self._autocast():
+                out = self.model.validation_step(self._batch(self.val_data, b))
+            w = len(b) / per  # a short last batch counts for what it holds
+            sums["loss"] = sums.get("loss", 0.0) + w * float(out.loss)
+            for k, v in out.metrics.items():
+                sums[k] = sums.get(k, 0.0) + w * float(v)
         total = sum(len(b) for b in idx) / per
         return {f"val/{k}": v / total for k, v in sums.items()}
 
