@@ -65,7 +65,10 @@ def test_quick_scorecard_writes_every_mode(data, tmp_path, capsys):
     assert m["continuation"]["rerank_n"] == 2
     assert m["continuation"]["rerank_p_target"] >= m["continuation"]["p_target"] - 1e-9
     assert 0 <= m["continuation"]["rerank_mean_oa"] <= 1
-    for v in list(m["style_transfer"]["chroma_by_strength"].values()) + [m["edit_harmony"]["root_accuracy"]]:
+    assert m["edit_harmony"]["with_chord_bias"]["chord_bias"] > 0  # the model alone, then nudged to the chords
+    for v in list(m["style_transfer"]["chroma_by_strength"].values()) + [m["edit_harmony"]["root_accuracy"],
+                                                                          m["edit_harmony"]["with_chord_bias"]
+                                                                          ["root_accuracy"]]:
         assert 0.0 <= v <= 1.0
     # the real-vs-real reference comes from the val piece of the same pianist
     assert card["data"]["reference_where"] == {"pianist": "A", "split": "val"}

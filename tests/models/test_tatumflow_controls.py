@@ -66,3 +66,29 @@ def test_interpolation_endpoints_differ_and_follow_their_sources(pipe, pieces):
     a0, a1 = (r.performance for r in pipe.interpolate(high, low, (0.0, 1.0), 8.0, seed=0))
     assert not np.array_equal(a0.notes["pitch"], a1.notes["pitch"])
     assert register(a0) > register(a1)  # alpha 0 is the high piece's style
+
+
+def test_edit_harmony_chord_bias_moves_the_notes_onto_the_requested_chords(pipe, pieces):
+    """``chord_bias`` (nats on the tones of the chord asked for at each moment)
+    raises the share of new notes that are tones of the requested chord, and
+    the root accuracy with it; 0 leaves the model alone."""
+    from dataclasses import replace
+
+    from tatumflow.features.chords import parse_progression
+
+    high, _ = pieces
+    prog = "Dm7 G7 Cmaj7 A7 Dm7 G7"
+    chords = parse_progression(prog)
+
+    def tones(p) -> float:
+        on = p.notes["onset"]
+        k = np.clip((on / high.end * len(chords)).astype(int), 0, len(chords) - 1)
+        return float(np.mean([(pc - chords[j][0]) % 12 in chords[j][1] for pc, j in zip(p.notes["pitch"] % 12, k)]))
+
+    alone, nudged = (pipe.edit_harmony(high, prog, 0.8, seed=0, sampling=replace(pipe.sampling, chord_bias=b))
+                     for b in (0.0, 4.0))
+    assert alone.info["chord_bias"] == 0.0 and nudged.info["chord_bias"] == 4.0
+    assert tones(nudged.performance) > tones(alone.performance) + 0.2, (tones(alone.performance),
+                                                                       tones(nudged.performance))
+    acc = [C.chord_accuracy(r.performance, prog.split(), duration=high.end)["root_accuracy"] for r in (alone, nudged)]
+    assert acc[1] > acc[0], acc

@@ -27,6 +27,8 @@ def add_generate_options(g) -> None:
     g.add_argument("--guidance", type=arg_number(float, low=0), default=2.0, help="classifier-free guidance weight (1 = none)")
     g.add_argument("--no-cache", action="store_true", help="decode without the KV cache (slower; same output)")
     g.add_argument("--max-polyphony", type=arg_number(int, low=1), help="no new note while this many sound")
+    g.add_argument("--chord-bias", type=arg_number(float, low=0), default=0.0,
+                   help="edit-harmony: nats added to the tones of the chord asked for at each moment (0: the model alone)")
     g.add_argument("--max-note-seconds", type=arg_number(float, low=0, low_open=True), default=Sampling.max_note_seconds,
                    help="release any note held this long (default 8 s, longer than any note in Art Tatum's albums)")
 
@@ -52,7 +54,7 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
     s = Sampling(temperature=opts["temperature"], top_k=opts["top_k"], top_p=opts["top_p"], min_p=opts["min_p"],
                  steps=opts["steps"], sampler=opts["sampler"], eta=opts["eta"], guidance=opts["guidance"],
                  use_cache=not opts["no_cache"], max_polyphony=opts["max_polyphony"],
-                 max_note_seconds=opts["max_note_seconds"])
+                 max_note_seconds=opts["max_note_seconds"], chord_bias=opts["chord_bias"])
     mode = opts["mode"] or "continuation"
     inputs = Inputs(prompt=load(opts["prompt"]), style=load(opts["style"]), seconds=opts["seconds"],
                     chords=opts["chords"], strength=opts["strength"], creativity=opts["creativity"],

@@ -61,6 +61,9 @@ class Sampling:
     # Art Tatum's train albums (their 99.9th percentile: 4.7 s); without it the tiny model
     # held 2.3% of its continuation notes longer than that, some for the whole 20 s.
     max_note_seconds: Optional[float] = 8.0
+    # edit-harmony: nats added to the logits of NOTE_ONs whose pitch class belongs to the
+    # chord requested at that moment (0: the model alone; a soft bias, never a hard mask).
+    chord_bias: float = 0.0
 
     def filters(self) -> dict:
         return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p}
@@ -168,10 +171,12 @@ class GenerationPipeline:
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, style: torch.Tensor, history: list[int], state: GrammarState,
                s: Sampling, gen: torch.Generator, *, context: int, max_new: int, until_step: Optional[int] = None,
-               theory: Optional[torch.Tensor] = None) -> list[int]:
+               theory: Optional[torch.Tensor] = None,
+               bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None) -> list[int]:
         """Write up to ``max_new`` tokens after the last ``context`` tokens of
         ``history`` (the window's prefix), stopping once the music reaches
-        ``until_step`` (tokenizer steps). Returns the new tokens."""
+        ``until_step`` (tokenizer steps). ``bias(step)``: a (V,) logit offset at the
+        music's current time (tokenizer steps), or None. Returns the new tokens."""
         m = self.model
         prefix = torch.tensor(history[-context:], dtype=torch.long, device=self.device)[None]
         new: list[int] = []
@@ -181,6 +186,10 @@ class GenerationPipeline:
         for _ in range(max_new):
             if until_step is not None and int(state.time[0]) >= until_step:
                 break
+            if bias is not None:
+                b = bias(int(state.time[0]))
+                if b is not None:
+                    logits = logits + b
             tok = sample_next(logits, state.mask(), gen, **s.filters())
             state.update(tok)
             new.append(int(tok[0]))
@@ -355,16 +364,18 @@ class GenerationPipeline:
         return self._finish(history, state, {"mode": "continuation", "seed": seed, "prompt_tokens": n_prompt})
 
     def _transform(self, a: dict, seconds: float, style: torch.Tensor, strength: float, s: Sampling,
-                   gen: torch.Generator, theory_raw: Optional[list] = None) -> tuple[list[int], GrammarState]:
+                   gen: torch.Generator, theory_raw: Optional[list] = None,
+                   bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None) -> tuple[list[int], GrammarState]:
         """Noise a window's latents (its analysis ``a``) to ``strength``, denoise under
-        (style, theory), decode ``seconds`` of music anew."""
+        (style, theory), decode ``seconds`` of music anew (``bias``: see :meth:`decode`)."""
         raw = a["theory_raw"] if theory_raw is None else theory_raw
         cond = {"theory": self._theory(raw, known_spans=max(a["spans"], 1)), "style": style}
         lat = self.sample_latents(cond, s, gen, start=a["latents"], strength=strength)
         state = s.grammar(self.tok, self.device)
         history = [self.tok.vocab.sos_id]
         history += self.decode(lat, style, history, state, s, gen, context=1, max_new=self.L - 1,
-                               until_step=int(seconds / self.tok.config.time_step), theory=cond["theory"])
+                               until_step=int(seconds / self.tok.config.time_step), theory=cond["theory"],
+                               bias=bias)
         return history, state
 
     def windows(self, perf: Performance) -> list[tuple[float, float]]:
@@ -387,11 +398,13 @@ class GenerationPipeline:
         return out
 
     def _transform_piece(self, piece: Performance, style_of, strength: float, s: Sampling, gen: torch.Generator,
-                         theory_of=None, info: Optional[dict] = None) -> Result:
+                         theory_of=None, info: Optional[dict] = None, bias_of=None) -> Result:
         """:meth:`_transform` window by window over the whole piece; the windows'
         outputs are laid end to end (notes cut at their window's end).
         ``style_of(a)`` gives each window's target style from its analysis ``a``
-        (:meth:`analyse`), ``theory_of(w, W, a)`` optionally its (edited) raw theory."""
+        (:meth:`analyse`), ``theory_of(a, t0, ids)`` optionally its (edited) raw theory
+        (``t0``: the window's start in the piece, ``ids``: its tokens), ``bias_of(t0)``
+        optionally its decoding bias (:meth:`decode`)."""
         if not 0.0 < strength <= 1.0:
             raise TatumFlowError(f"strength must be in (0, 1], got {strength}")
         if len(piece) == 0:
@@ -402,9 +415,11 @@ class GenerationPipeline:
             seg = piece.slice(t0, t1)
             if len(seg) == 0:
                 continue
-            a = self.analyse(self.tokens(seg)[: self.L])
-            raw = theory_of(w, len(wins), a) if theory_of else None
-            history, state = self._transform(a, seg.end, style_of(a), strength, s, gen, theory_raw=raw)
+            ids = self.tokens(seg)[: self.L]
+            a = self.analyse(ids)
+            raw = theory_of(a, t0, ids) if theory_of else None
+            history, state = self._transform(a, seg.end, style_of(a), strength, s, gen, theory_raw=raw,
+                                             bias=bias_of(t0) if bias_of else None)
             covered += min(int(state.time[0]) * self.tok.config.time_step, t1 - t0)  # music written per window
             out_ids = np.array(history + state.finish()[0])
             errors += self.tok.grammar_errors(out_ids)
@@ -453,12 +468,11 @@ class GenerationPipeline:
                 info={"mode": "improvise", "seed": seed, "variation": v, "creativity": creativity}))
         return out
 
-    def chord_theory(self, chords: list[tuple[int, tuple[int, ...]]], spans: int) -> torch.Tensor:
-        """Harmony features (raw, per span) of block chords of the progression, the
-        chords spread evenly over ``spans`` spans."""
+    def chord_theory(self, chords: list[tuple[int, tuple[int, ...]]]) -> torch.Tensor:
+        """Harmony features (raw, one span per chord) of a block chord of each of
+        ``chords`` ((root, intervals) per span)."""
         per = []
-        for j in range(spans):
-            root, iv = chords[min(len(chords) - 1, j * len(chords) // spans)]
+        for root, iv in chords:
             pitches = [48 + root + i for i in iv]
             on = np.repeat([0.0, 0.5, 1.0], len(pitches))
             perf = Performance.from_arrays(on, on + 0.45, np.tile(pitches, 3), np.full(len(on), 80))
@@ -467,28 +481,60 @@ class GenerationPipeline:
         x = torch.tensor(np.concatenate(per), dtype=torch.long)[None]
         return self.model.theory.raw(x)[0].to(self.device)
 
+    def token_times(self, ids: Sequence[int]) -> np.ndarray:
+        """Each token's time (seconds from the window's start)."""
+        from ...tokenizer.vocab import SHIFT
+
+        v, ids = self.tok.vocab, np.asarray(ids)
+        return np.cumsum(np.where(v.type_of[ids] == SHIFT, v.value_of[ids], 0)) * self.tok.config.time_step
+
+    def chord_tone_bias(self, chord: tuple[int, tuple[int, ...]], nats: float) -> torch.Tensor:
+        """(V,) logit offset: ``nats`` on the NOTE_ON of every pitch whose pitch class
+        is in ``chord``, 0 elsewhere."""
+        v, c = self.tok.vocab, self.tok.config
+        root, iv = chord
+        pcs = {(root + i) % 12 for i in iv}
+        b = torch.zeros(len(v.type_of))
+        pitches = np.arange(c.pitch_min, c.pitch_max + 1)
+        on = v.note_on.start + np.flatnonzero(np.isin(pitches % 12, list(pcs)))
+        b[torch.as_tensor(on)] = float(nats)
+        return b.to(self.device)
+
     @torch.no_grad()
     def edit_harmony(self, piece: Performance, chords: str, strength: float = 0.6, *, seed: int = 0,
                      sampling: Optional[Sampling] = None) -> Result:
-        """Keep the piece's style, melody, rhythm and dynamics features; impose
-        the chord progression (text, e.g. ``"Dm7 G7 Cmaj7 Cmaj7"``), spread evenly
-        over the whole piece, on its harmony."""
+        """Keep the piece's style, melody, rhythm and dynamics features; impose the
+        chord progression (text, e.g. ``"Dm7 G7 Cmaj7 Cmaj7"``), spread evenly in
+        time over the whole piece, on its harmony: each span of each window gets
+        the chord asked for at its time. With ``sampling.chord_bias`` > 0 decoding
+        also favours the tones of the chord asked for at each moment."""
         s, gen = sampling or self.sampling, self._gen(seed)
         prog = parse_progression(chords)
+        if s.chord_bias < 0:
+            raise TatumFlowError(f"chord_bias must be >= 0, got {s.chord_bias}")
+        duration = max(piece.end, 1e-6)
 
-        def theory_of(w, W, a):
+        def at(t: float) -> int:  # the chord asked for at time t of the piece
+            return int(np.clip(t / duration * len(prog), 0, len(prog) - 1))
+
+        def theory_of(a, t0, ids):
             raw = list(a["theory_raw"])
             spans = max(a["spans"], 1)
-            lo = w * len(prog) // W
-            hi = max(lo + 1, -(-(w + 1) * len(prog) // W))
+            times = self.token_times(ids)
+            mid = times[np.minimum(np.arange(spans) * self.span + self.span // 2, len(times) - 1)]
             harmony = raw[0].clone()
-            harmony[:, :spans] = self.chord_theory(prog[lo:hi], spans)[:spans]
+            harmony[:, :spans] = self.chord_theory([prog[at(t0 + t)] for t in mid])
             raw[0] = harmony
             return raw
 
+        bias_of = None
+        if s.chord_bias > 0:
+            step_s = self.tok.config.time_step
+            cache = {j: self.chord_tone_bias(prog[j], s.chord_bias) for j in range(len(prog))}
+            bias_of = lambda t0: (lambda step: cache[at(t0 + step * step_s)])  # noqa: E731
         return self._transform_piece(piece, lambda a: a["style"], strength, s, gen, theory_of,
                                      info={"mode": "edit-harmony", "seed": seed, "chords": chords,
-                                           "strength": strength})
+                                           "strength": strength, "chord_bias": s.chord_bias}, bias_of=bias_of)
 
     @torch.no_grad()
     def interpolate(self, a: Performance, b: Performance, alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
