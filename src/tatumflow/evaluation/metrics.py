@@ -165,7 +165,9 @@ def self_similarity(perf: Performance, *, segment: float = 4.0) -> float:
     sim = f @ f.T
     near = np.abs(idx[:, None] - idx[None, :]) <= 1
     sim[near] = -np.inf
-    return float(np.max(sim, axis=1).mean())
+    best = np.max(sim, axis=1)
+    ok = np.isfinite(best)  # a span whose live spans are all its neighbours has nothing to recur in
+    return float(best[ok].mean()) if ok.any() else float("nan")
 
 
 def grammar_errors_per_1k(ids: np.ndarray, tokenizer) -> float:
