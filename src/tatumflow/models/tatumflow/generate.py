@@ -347,7 +347,8 @@ class GenerationPipeline:
         s, gen = sampling or self.sampling, self._gen(seed)
         if self.plain:
             if style is not None:
-                raise TatumFlowError(DECODER_ONLY.replace(" only", ", without a style"))
+                raise TatumFlowError("a decoder-only TatumFlow (the plain baseline) has no style; "
+                                     "generate unconditionally without --style")
         else:
             style = self.sample_style(gen) if style is None else style.to(self.device)
         history, state = self._generate([self.tok.vocab.sos_id], style, seconds, s, gen)
