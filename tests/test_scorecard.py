@@ -42,7 +42,7 @@ def test_quick_scorecard_writes_every_mode(data, tmp_path, capsys):
     out = tmp_path / "card"
     rc = main(["scorecard", "--checkpoint", str(FIX / "tatumflow_v1"), "--baseline", str(FIX / "music_rnn_v1"),
                "--data", str(data), "--where", "pianist=A", "--where", "split=test", "--contrast-where", "split=test",
-               "--out", str(out), "--quick", "--steps", "4"])
+               "--out", str(out), "--quick", "--steps", "4", "--guidance", "1.5"])
     printed = capsys.readouterr().out
     assert rc == 0
     card = json.loads((out / "scorecard.json").read_text())
@@ -59,7 +59,7 @@ def test_quick_scorecard_writes_every_mode(data, tmp_path, capsys):
     assert list(m["style_transfer"]["p_target_by_strength"]) == ["0.25", "0.5", "0.75", "1"]
     assert list(m["improvise"]["distance_by_creativity"]) == ["0", "0.5", "1"]
     assert set(m["interpolate"]["monotonicity"]) == {"p_target", "density", "voicing_size", "register", "texture_mean"}
-    assert card["steps"] == 4 and m["continuation"]["prompts"] == 4 and m["continuation"]["grammar_errors"] == 0
+    assert card["steps"] == 4 and card["guidance"] == 1.5 and m["continuation"]["prompts"] == 4 and m["continuation"]["grammar_errors"] == 0
     assert 0 < m["continuation"]["bits_per_note"] < 60
     # generate-then-judge: the judge's favourite of 2 candidates per prompt scores at least the plain P(target)
     assert m["continuation"]["rerank_n"] == 2

@@ -405,12 +405,13 @@ def _model_info(spec: str) -> tuple:
 def scorecard(model: "str | os.PathLike", data: "str | os.PathLike", out: "str | os.PathLike", *,
               where: Mapping[str, str], contrast_where: Optional[Mapping[str, str]] = None,
               reference_where: Optional[Mapping[str, str]] = None, baselines: Sequence[str] = (),
-              quick: bool = False, seed: int = 0, steps: Optional[int] = None,
+              quick: bool = False, seed: int = 0, steps: Optional[int] = None, guidance: Optional[float] = None,
               judge_path: Optional["str | os.PathLike"] = None, echo: Callable[[str], None] = print) -> dict:
     """Score ``model`` (a checkpoint folder or shipped name) in every mode its
     family runs; ``baselines`` (checkpoints or names) on the modes they share
-    with it (continuation, unconditional and bits/note); ``steps``: denoising
-    steps (default: each model's own). Writes
+    with it (continuation, unconditional and bits/note); ``steps``, ``guidance``:
+    denoising steps and classifier-free guidance weight of the models that
+    denoise (default: each model's own). Writes
     ``out/scorecard.json`` and ``out/scorecard.md``; returns the card."""
     from .evaluation.report import _jsonable
     from .evaluation.style import DEFAULT_JUDGE, StyleJudge
@@ -452,6 +453,8 @@ def scorecard(model: "str | os.PathLike", data: "str | os.PathLike", out: "str |
     results, baseline_cards = {}, {}
     for k, (m, fam, info) in enumerate(models):
         pipe = fam.pipeline(m, steps=steps)
+        if guidance is not None and hasattr(pipe, "sampling") and hasattr(pipe.sampling, "guidance"):
+            pipe.sampling = replace(pipe.sampling, guidance=float(guidance))
         modes = [x for x in MODE_ORDER if x in getattr(pipe, "modes", fam.modes)]  # what this model can run
         tag = "" if k == 0 else f"{fam.name}{k}_"
         echo(f"{info['spec']} ({fam.name}, {info['params']:,} parameters): {', '.join(modes)}")
@@ -480,7 +483,7 @@ def scorecard(model: "str | os.PathLike", data: "str | os.PathLike", out: "str |
         else:
             baseline_cards[info["spec"]] = {"model": info, "modes": r}
     doc = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": quick, "seed": seed, "steps": steps,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": quick, "seed": seed, "steps": steps, "guidance": guidance,
         "model": models[0][2],
         "data": {"source": str(data), "where": dict(where), "contrast_where": dict(contrast_where or {}),
                  "reference_where": d.reference_where,

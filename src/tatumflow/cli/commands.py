@@ -218,7 +218,7 @@ def scorecard(args) -> int:
     ref = _where(args.reference_where) if args.reference_where else None
     doc = run(args.checkpoint or args.model, args.data, args.out, where=where, contrast_where=contrast,
               reference_where=ref, baselines=args.baseline, quick=args.quick, seed=args.seed, steps=args.steps,
-              judge_path=args.judge,
+              guidance=args.guidance, judge_path=args.judge,
               echo=(lambda m: print(m, file=sys.stderr)) if args.json else print)
     if args.json:
         print(json.dumps(doc, indent=1))

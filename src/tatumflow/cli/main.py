@@ -105,6 +105,8 @@ COMMANDS = {
         ("--out", dict(required=True, type=OUT_DIR, help="folder for scorecard.json, scorecard.md, midi/")),
         ("--quick", dict(FLAG, help="a reduced card (fewer prompts, shorter)")),
         ("--steps", dict(type=arg_number(int, low=1, high=1000), help="denoising steps (default: the model's)")),
+        ("--guidance", dict(type=arg_number(float, low=0), help="classifier-free guidance weight of the denoising "
+                                                                "models (default: the model's)")),
         ("--seed", dict(type=NONNEG_INT, default=0)),
         ("--judge", dict(type=IN_FILE, help="style judge JSON (default: the shipped Art Tatum judge)")),
         ("--json", dict(FLAG, help="print the card as JSON instead of the table"))]),
