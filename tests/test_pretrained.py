@@ -6,14 +6,15 @@ import torch
 from tatumflow import read_midi
 from tatumflow.cli.main import main
 from conftest import REPO
-from tatumflow.pretrained import DEFAULTS, load_model, resolve, shipped_models
+from tatumflow.pretrained import DEFAULTS, MODE_DEFAULTS, default_model, load_model, resolve, shipped_models
 from tatumflow.training.checkpoint import CheckpointError
 
 CARDS = shipped_models()
+GENERATORS = sorted({*DEFAULTS.values(), *MODE_DEFAULTS.values()})
 
 
 def test_the_package_ships_models_with_cards():
-    assert {c["name"] for c in CARDS} >= {"melody_vae_folk_2d", "melody_vae_folk_16d", *DEFAULTS.values()}
+    assert {c["name"] for c in CARDS} >= {"melody_vae_folk_2d", "melody_vae_folk_16d", *GENERATORS}
     for c in CARDS:
         assert {"name", "family", "parameters", "data", "command", "training", "terms"} <= set(c)
     melody = sum(c["size_bytes"] for c in CARDS if c["family"] == "melody_vae")
@@ -24,10 +25,10 @@ def test_the_package_ships_models_with_cards():
         resolve("no_such_model")
 
 
-@pytest.mark.parametrize("family", sorted(DEFAULTS))
-def test_the_shipped_generators_cards_say_how_they_were_made_and_how_they_score(family):
-    c = next(c for c in CARDS if c["name"] == DEFAULTS[family])
-    assert c["family"] == family and c["parameters"] > 50_000 and "PiJAMA" in c["terms"]
+@pytest.mark.parametrize("name", GENERATORS)
+def test_the_shipped_generators_cards_say_how_they_were_made_and_how_they_score(name):
+    c = next(c for c in CARDS if c["name"] == name)
+    assert c["family"] in DEFAULTS and c["parameters"] > 50_000 and "PiJAMA" in c["terms"]
     phases = c["training"]["phases"]
     assert len(phases) == 2 and phases[1]["finetune"]["base"]  # pretrained, then adapted
     for p in phases:  # each phase's exact command, with a config in the repository
@@ -43,15 +44,23 @@ def test_the_shipped_generators_cards_say_how_they_were_made_and_how_they_score(
 @pytest.mark.parametrize("name", [c["name"] for c in CARDS])
 def test_every_shipped_model_loads_by_name_and_generates(name, tmp_path):
     out = tmp_path / f"{name}.mid"
-    extra = ["--mode", "unconditional", "--steps", "10"] if name == DEFAULTS["tatumflow"] else []
+    family = next(c["family"] for c in CARDS if c["name"] == name)
+    extra = ["--mode", "unconditional", "--steps", "10"] if family == "tatumflow" else []
     assert main(["generate", "--model", name, "--out", str(out), "--seconds", "3", *extra]) == 0
     assert len(read_midi(out)) > 0
 
 
-def test_generate_without_a_model_plays_the_shipped_tatumflow(tmp_path, capsys):
+def test_generate_without_a_model_plays_the_best_shipped_model_for_the_mode(tmp_path, capsys):
+    """Continuation and unconditional: the plain transformer (it plays them best on the val
+    album); the modes that need latents, style or theory: the full TatumFlow."""
+    assert default_model("tatumflow", mode="continuation") == "transformer_tatum"
+    assert default_model("tatumflow", mode="style-transfer") == default_model("tatumflow") == "tatumflow_tatum"
+    assert default_model("music_rnn", mode="continuation") == "music_rnn_tatum"
+    assert load_model("transformer_tatum")[0].config.decoder_only
     out = tmp_path / "x.mid"
-    assert main(["generate", "--mode", "unconditional", "--seconds", "4", "--steps", "10", "--out", str(out)]) == 0
-    assert "unconditional" in capsys.readouterr().out
+    assert main(["generate", "--mode", "unconditional", "--seconds", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "unconditional" in printed and "the shipped transformer_tatum" in printed
     perf = read_midi(out)
     assert len(perf) > 10 and perf.end > 2.0
 

@@ -179,7 +179,10 @@ def generate(args) -> int:
 
     if args.checkpoint is not None and args.model is not None:
         raise TatumFlowError("give --checkpoint DIR or --model NAME, not both")
-    source = args.checkpoint or args.model or default_model("tatumflow")
+    source = args.checkpoint or args.model
+    if source is None:
+        source = default_model("tatumflow", mode=args.mode or "continuation")
+        print(f"model: the shipped {source} (--model NAME or --checkpoint DIR for another)")
     model, state = load_model(source)
     family = FAMILIES[state["family"]]
     for dest, (owner, flag, default) in args.family_options.items():  # another family's option, given

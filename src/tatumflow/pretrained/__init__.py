@@ -28,11 +28,18 @@ def shipped_models() -> list[dict]:
 
 # The shipped model each family uses when none is named (``generate`` without --checkpoint).
 DEFAULTS = {"tatumflow": "tatumflow_tatum", "music_rnn": "music_rnn_tatum"}
+# TatumFlow modes that the plain causal transformer (a decoder-only TatumFlow) plays better:
+# chosen on the Art Tatum val album (README, Shipped generators); the other modes need the
+# latents, style and theory that only the full model has.
+MODE_DEFAULTS = {"continuation": "transformer_tatum", "unconditional": "transformer_tatum"}
 
 
-def default_model(family: str) -> str:
-    """The name of ``family``'s default shipped model (an error naming the fix when absent)."""
-    name = DEFAULTS.get(family)
+def default_model(family: str, mode: "str | None" = None) -> str:
+    """The name of ``family``'s default shipped model for ``mode`` (an error naming
+    the fix when absent)."""
+    name = MODE_DEFAULTS.get(mode) if family == "tatumflow" else None
+    if name is None or not (SHIPPED / name / "state.json").exists():
+        name = DEFAULTS.get(family)
     if name is None or not (SHIPPED / name / "state.json").exists():
         raise CheckpointError(f"no shipped {family} model in this installation; give --checkpoint DIR "
                               f"(shipped: {', '.join(c['name'] for c in shipped_models()) or 'none'})")
@@ -77,4 +84,4 @@ def load_model(path_or_name: "str | os.PathLike", *, ema: bool = True):
     return model.eval(), state
 
 
-__all__ = ["load_model", "shipped_models", "resolve", "default_model", "DEFAULTS", "SHIPPED"]
+__all__ = ["load_model", "shipped_models", "resolve", "default_model", "DEFAULTS", "MODE_DEFAULTS", "SHIPPED"]
