@@ -4,7 +4,8 @@
 
 1. the shipped TatumFlow, unconditional, 20 s;
 2. the shipped TatumFlow continuing the first 8 s of that sample for 12 s;
-3. the shipped Music RNN continuing the same 8 s for 12 s.
+3. the shipped Music RNN continuing the same 8 s for 12 s;
+4. the shipped plain transformer (the default for continuation) continuing them for 12 s.
 Deterministic for a seed (what `tatumflow generate` gives with the same options).
 """
 
@@ -30,11 +31,14 @@ def main() -> None:
     prompt = sample.slice(0, 8.0)
     cont = pipe.continuation(prompt, 12.0, seed=args.seed).performance
     rnn_cont = NotePipeline(load_model(rnn)[0]).continuation(prompt, 12.0, seed=args.seed)
+    plain = default_model("tatumflow", mode="continuation")
+    plain_cont = GenerationPipeline(load_model(plain)[0]).continuation(prompt, 12.0, seed=args.seed).performance
     size = dict(width=9.0, height=3.2, dpi=80)
     for name, perf, title in [
             ("pianoroll_unconditional.png", sample, f"{tf}: unconditional, 20 s"),
             ("pianoroll_tatumflow_continuation.png", cont, f"{tf}: continuing the sample's first 8 s"),
-            ("pianoroll_music_rnn_continuation.png", rnn_cont, f"{rnn}: continuing the sample's first 8 s")]:
+            ("pianoroll_music_rnn_continuation.png", rnn_cont, f"{rnn}: continuing the sample's first 8 s"),
+            ("pianoroll_transformer_continuation.png", plain_cont, f"{plain}: continuing the sample's first 8 s")]:
         path = plot_pianoroll(perf, args.out / name, title=title, end=20.0, **size)
         print(f"{path}: {len(perf)} notes, {path.stat().st_size / 1e3:.0f} KB")
 
