@@ -78,7 +78,6 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
     result["generated"] = str(out / "music_rnn.mid")
     plain = default_model("tatumflow", mode="continuation")
     if plain != tf_name:  # the shipped plain transformer, the best continuation on the val album
-        from .midi import write_midi
         from .models.tatumflow import GenerationPipeline
 
         cont = GenerationPipeline(load_model(plain)[0]).continuation(sample, 20.0, seed=0)
