@@ -441,15 +441,11 @@ class NeuralModel:
         drawn with the model's seed."""
         rows = np.asarray(rows)
         groups = self.groups[rows] if self.groups is not None else rows
-        uniq = np.unique(groups)
-        rng = np.random.default_rng([self.seed, 7])
-        picked, n = [], 0
-        for g in rng.permutation(uniq):
-            if n >= self.recipe.val_share * len(rows):
-                break
-            picked.append(g)
-            n += int((groups == g).sum())
-        return np.isin(groups, picked)
+        uniq, counts = np.unique(groups, return_counts=True)
+        order = np.random.default_rng([self.seed, 7]).permutation(len(uniq))
+        filled = np.cumsum(counts[order])  # segments taken after each group in the drawn order
+        k = int(np.searchsorted(filled, self.recipe.val_share * len(rows))) + 1  # until the share is reached
+        return np.isin(groups, uniq[order[:k]])
 
     def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray, val: Optional[np.ndarray] = None
             ) -> "NeuralModel":

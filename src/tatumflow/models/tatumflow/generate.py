@@ -251,7 +251,6 @@ class GenerationPipeline:
         (:meth:`continuation_nll`: prefix latents encoded alone, the rest sampled
         from the prior). Tokens before half a window are not scored."""
         from ...evaluation.likelihood import token_bits_per_note
-        from ...tokenizer.vocab import SHIFT
 
         tok, L, pad = self.tok, self.L, self.tok.vocab.pad_id
         half = max(self.span, (L // 2) // self.span * self.span)
@@ -259,8 +258,7 @@ class GenerationPipeline:
         rows = []
         for perf, start in zip(pieces, starts):
             ids = tok.encode(perf, sos=True, eos=True)
-            shift = np.where(tok.vocab.type_of[ids] == SHIFT, tok.vocab.value_of[ids], 0)
-            t = np.cumsum(shift) * tok.config.time_step  # (T,) time of each token
+            t = self.token_times(ids)
             first = max(int(np.searchsorted(t, start - 1e-9)), half)
             for p in range(first, len(ids), hop):  # window [p - half, p + hop), scored from p
                 w = np.full(L, pad)
@@ -528,14 +526,14 @@ class GenerationPipeline:
             raw[0] = harmony
             return raw
 
-        bias_of = None
-        if s.chord_bias > 0:
-            step_s = self.tok.config.time_step
-            cache = {j: self.chord_tone_bias(prog[j], s.chord_bias) for j in range(len(prog))}
-            bias_of = lambda t0: (lambda step: cache[at(t0 + step * step_s)])  # noqa: E731
+        biases = [self.chord_tone_bias(c, s.chord_bias) for c in prog] if s.chord_bias > 0 else None
+
+        def bias_of(t0):  # a window starting at t0: the bias at each decoding step (tokenizer time)
+            return lambda step: biases[at(t0 + step * self.tok.config.time_step)]
         return self._transform_piece(piece, lambda a: a["style"], strength, s, gen, theory_of,
                                      info={"mode": "edit-harmony", "seed": seed, "chords": chords,
-                                           "strength": strength, "chord_bias": s.chord_bias}, bias_of=bias_of)
+                                           "strength": strength, "chord_bias": s.chord_bias},
+                                     bias_of=bias_of if biases else None)
 
     @torch.no_grad()
     def interpolate(self, a: Performance, b: Performance, alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
