@@ -1,6 +1,8 @@
 """Build the control tests' fixture: a micro TatumFlow trained on a synthetic two-style corpus.
 
     python scripts/make_control_fixture.py tests/fixtures/tatumflow_controls [--steps 1500]
+    python scripts/make_control_fixture.py tests/fixtures/tatumflow_control_track \
+        --config configs/tatumflow_micro_control_track.yaml
 
 The corpus makes every control's effect easy to see, so a test can tell a
 control that works from one that does not (tests/models/test_tatumflow_controls.py):
@@ -13,8 +15,8 @@ control that works from one that does not (tests/models/test_tatumflow_controls.
   should move the heard chords toward the requested ones.
 
 Trains ``configs/tatumflow_micro_controls.yaml`` (about 0.3M parameters; a few
-CPU minutes) and writes the EMA weights (fp16) and the checkpoint's configs to
-the output folder. Deterministic for a given seed.
+CPU minutes), or ``--config`` (the control-track decoder's fixture), and writes
+the EMA weights (fp16) and the checkpoint's configs to the output folder. Deterministic for a given seed.
 """
 
 import argparse
@@ -76,6 +78,7 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "tatumflow_micro_controls.yaml")
     args = ap.parse_args()
 
     from tatumflow.data import prepare_store
@@ -90,13 +93,14 @@ def main() -> None:
         index = corpus(tmp / "midi", args.seed)
         prepare_store(index, tmp / "store", workers=1, progress=False)
         t0 = time.time()
-        s = train_from_config(ROOT / "configs" / "tatumflow_micro_controls.yaml", families=FAMILIES,
+        s = train_from_config(args.config, families=FAMILIES,
                               data=tmp / "store", out=tmp / "run", progress=False,
                               overrides=[f"train.max_steps={args.steps}", f"train.seed={args.seed}"])
         model, state = load_model(tmp / "run" / "best")  # the EMA weights
         half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
         save_checkpoint(args.out, model_state=half, state={**model_state(model), "run_info": {
-            "fixture": "scripts/make_control_fixture.py", "steps": s["steps"], "seed": args.seed,
+            "fixture": "scripts/make_control_fixture.py", "config": str(args.config.resolve().relative_to(ROOT)),
+            "steps": s["steps"], "seed": args.seed,
             "seconds": round(time.time() - t0, 1), "val": s.get("val")}})
         print(f"{args.out}: {s['steps']} steps in {time.time() - t0:.0f}s, val {s.get('val')}", file=sys.stderr)
     finally:

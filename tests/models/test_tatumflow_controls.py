@@ -3,7 +3,9 @@
 On ``tests/fixtures/tatumflow_controls`` (a micro TatumFlow trained on a
 synthetic two-style corpus by ``scripts/make_control_fixture.py``: *high*
 pieces play eighth notes in the treble, *low* ones quarter notes in the bass,
-both over random chord progressions). A control that stops reaching the music
+both over random chord progressions) and ``tests/fixtures/tatumflow_control_track``
+(a micro decoder with the control track, trained by the same script on the
+same corpus with ``configs/tatumflow_micro_control_track.yaml``). A control that stops reaching the music
 (the decoder ignoring the style or the theory, a mode dropping its condition)
 fails these tests; determinism and grammar are tested elsewhere."""
 
@@ -92,3 +94,29 @@ def test_edit_harmony_chord_bias_moves_the_notes_onto_the_requested_chords(pipe,
                                                                        tones(nudged.performance))
     acc = [C.chord_accuracy(r.performance, prog.split(), duration=high.end)["root_accuracy"] for r in (alone, nudged)]
     assert acc[1] > acc[0], acc
+
+
+@pytest.fixture(scope="module")
+def track():
+    return GenerationPipeline(load_model(ROOT / "tests" / "fixtures" / "tatumflow_control_track")[0])
+
+
+def test_control_track_edit_harmony_plays_the_requested_roots(track, pieces):
+    """Asked for one progression, the control-track decoder plays its roots far
+    more often than when asked for another (measured against the first)."""
+    prog, other = "Dm7 G7 Cmaj7 A7 Dm7 G7", "F#7 Bmaj7 Ebm7 Abm7 F#7 Bmaj7"
+
+    def acc(src, chords, seed):
+        out = track.edit_harmony(src, chords, seed=seed).performance
+        return C.chord_accuracy(out, prog.split(), duration=src.end)["root_accuracy"]
+    asked = np.mean([acc(src, prog, seed) for src in pieces for seed in (0, 1)])
+    not_asked = np.mean([acc(src, other, seed) for src in pieces for seed in (0, 1)])
+    assert asked > not_asked + 0.25, (asked, not_asked)
+
+
+def test_control_track_interpolation_moves_from_one_plan_to_the_other(track, pieces):
+    high, low = pieces
+    ends = [[register(r.performance) for r in track.interpolate(high, low, (0.0, 1.0), 8.0, seed=s)] for s in range(3)]
+    a0, a1 = np.mean(ends, 0)
+    assert a0 > a1 + 8, ends  # alpha 0 follows the high piece's plan, alpha 1 the low one's
+

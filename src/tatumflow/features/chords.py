@@ -53,9 +53,17 @@ def chord_quality(symbol: str) -> tuple[int, str]:
     return root, CHORD_SYMBOLS[m.group(1)][1]
 
 
+def progression_symbols(text: str) -> list[str]:
+    """``"Dm7 G7 | Cmaj7"`` -> ``["Dm7", "G7", "Cmaj7"]`` (space, comma or bar separated),
+    each checked by :func:`parse_chord`."""
+    symbols = [s for s in re.split(r"[\s|,]+", text.strip()) if s]
+    if not symbols:
+        raise TatumFlowError("the chord progression is empty")
+    for s in symbols:
+        parse_chord(s)
+    return symbols
+
+
 def parse_progression(text: str) -> list[tuple[int, tuple[int, ...]]]:
     """``"Dm7 G7 | Cmaj7"`` -> one (root, intervals) per chord (space, comma or bar separated)."""
-    chords = [parse_chord(s) for s in re.split(r"[\s|,]+", text.strip()) if s]
-    if not chords:
-        raise TatumFlowError("the chord progression is empty")
-    return chords
+    return [parse_chord(s) for s in progression_symbols(text)]

@@ -66,6 +66,11 @@ def _prepare_finetune(model, spec: Optional[dict]) -> bool:
                                                               tokenizer=model.config.tokenizer).to_dict()
     except (TypeError, ValueError, TatumFlowError):  # not this family's config: the comparison below says so
         pass
+    mine = dict(mine)
+    free = getattr(type(model.config), "FINETUNE_FREE", ())  # fields that may differ from the base's
+    if isinstance(theirs.get("model_config"), dict):
+        mine["model_config"] = {k: v for k, v in mine["model_config"].items() if k not in free}
+        theirs["model_config"] = {k: v for k, v in theirs["model_config"].items() if k not in free}
     if any(theirs.get(k) != mine[k] for k in ("family", "model_config", "tokenizer")):
         raise ConfigError(f"finetune base {spec['base']} is a {ck['state'].get('family')} with config "
                           f"{ck['state'].get('model_config')}, not this run's model {mine['model_config']}")

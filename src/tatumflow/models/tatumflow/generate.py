@@ -17,6 +17,10 @@ their noised values); transformations noise a piece's latents to a step set by
 ``strength`` and denoise them under the new condition. The causal decoder then
 writes tokens left to right (KV cache), conditioned on the latents and style;
 music longer than one window continues from the last half window.
+
+A decoder-only model with a control track (:mod:`.controls`) has no latents:
+its transforming modes write new music that follows a control plan (chord and
+texture per frame) made from the inputs.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ import torch
 
 from ...diffusion import DDIMSampler, DDPMSampler, sample
 from ...errors import TatumFlowError
-from ...features.chords import parse_progression
+from ...features.chords import parse_progression, progression_symbols
 from ...generation.constrained import GrammarState, sample_next
 from ...nn import KVCache
 from ...performance import Performance
 from ...tokenizer import PerformanceTokenizer
+from .controls import ControlPlan, blend
 from .model import DECODER_ONLY, PLAIN_MODES
 
 def unit_latents(x0: torch.Tensor) -> torch.Tensor:
@@ -97,7 +102,8 @@ class GenerationPipeline:
         self.model.to(self.device)
         self.L, self.span = cfg.seq_len, cfg.span
         self.plain = cfg.decoder_only  # the plain causal-transformer baseline: no latents, style or theory
-        self.modes = PLAIN_MODES if self.plain else tuple(MODES)  # what this model can generate
+        self.controlled = cfg.control_track  # ... told a control plan: every mode, through the plan
+        self.modes = PLAIN_MODES if self.plain and not self.controlled else tuple(MODES)  # what it can generate
 
     # ------------------------------------------------------------ pieces
     def tokens(self, perf: Performance) -> list[int]:
@@ -172,17 +178,23 @@ class GenerationPipeline:
     def decode(self, latents: torch.Tensor, style: torch.Tensor, history: list[int], state: GrammarState,
                s: Sampling, gen: torch.Generator, *, context: int, max_new: int, until_step: Optional[int] = None,
                theory: Optional[torch.Tensor] = None,
-               bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None) -> list[int]:
+               bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None,
+               plan: Optional[ControlPlan] = None) -> list[int]:
         """Write up to ``max_new`` tokens after the last ``context`` tokens of
         ``history`` (the window's prefix), stopping once the music reaches
         ``until_step`` (tokenizer steps). ``bias(step)``: a (V,) logit offset at the
-        music's current time (tokenizer steps), or None. Returns the new tokens."""
+        music's current time (tokenizer steps), or None. ``plan``: the control plan
+        of a model with a control track (times from the history's start; None:
+        nothing given). Returns the new tokens."""
         m = self.model
         prefix = torch.tensor(history[-context:], dtype=torch.long, device=self.device)[None]
         new: list[int] = []
         cache = KVCache() if s.use_cache else None
         seq = prefix
-        logits = m.decode_logits(prefix, latents, style, cache=cache, theory=theory)[:, -1]
+        ctl = None
+        if self.controlled and plan is not None:
+            ctl = self._controls(plan, self.token_times(history)[-context:])
+        logits = m.decode_logits(prefix, latents, style, cache=cache, theory=theory, controls=ctl)[:, -1]
         for _ in range(max_new):
             if until_step is not None and int(state.time[0]) >= until_step:
                 break
@@ -195,14 +207,23 @@ class GenerationPipeline:
             new.append(int(tok[0]))
             if len(new) == max_new:
                 break
+            if ctl is not None:
+                now = self._controls(plan, [int(state.time[0]) * self.tok.config.time_step])
+                ctl = {k: torch.cat([ctl[k], now[k]], 1) for k in ctl}
             if cache is not None:
+                last = None if ctl is None else {k: v[:, -1:] for k, v in ctl.items()}
                 logits = m.decode_logits(tok[:, None], latents, style, cache=cache, offset=seq.shape[1],
-                                         theory=theory)[:, -1]
+                                         theory=theory, controls=last)[:, -1]
                 seq = torch.cat([seq, tok[:, None]], 1)
             else:
                 seq = torch.cat([seq, tok[:, None]], 1)
-                logits = m.decode_logits(seq, latents, style, theory=theory)[:, -1]
+                logits = m.decode_logits(seq, latents, style, theory=theory, controls=ctl)[:, -1]
         return new
+
+    def _controls(self, plan: ControlPlan, seconds) -> dict:
+        """The model's control inputs (batch 1) for tokens whose music has reached ``seconds``."""
+        return {k: torch.as_tensor(v, dtype=torch.bool if v.dtype == bool else torch.float32, device=self.device)[None]
+                for k, v in plan.at(seconds).items()}
 
     @torch.no_grad()
     def continuation_nll(self, windows: torch.Tensor, prefix: int, *, sampling: Optional[Sampling] = None,
@@ -306,8 +327,10 @@ class GenerationPipeline:
                 state.update(torch.tensor([tok], device=self.device))
 
     def _generate(self, history: list[int], style: torch.Tensor, seconds: float, s: Sampling,
-                  gen: torch.Generator) -> tuple[list[int], GrammarState]:
-        """Extend ``history`` by ``seconds`` of music, window by window."""
+                  gen: torch.Generator, *, plan: Optional[ControlPlan] = None,
+                  bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None) -> tuple[list[int], GrammarState]:
+        """Extend ``history`` by ``seconds`` of music, window by window (``plan``,
+        ``bias``: see :meth:`decode`)."""
         state = s.grammar(self.tok, self.device)
         state.feed(torch.tensor([history[1:]], dtype=torch.long, device=self.device))
         target = int(state.time[0]) + int(round(seconds / self.tok.config.time_step))
@@ -326,7 +349,7 @@ class GenerationPipeline:
                                           known=a["latents"][:, :k] if k else None)
             before = len(history)
             history += self.decode(lat, style, history, state, s, gen, context=len(ctx), max_new=self.L - len(ctx),
-                                   until_step=target, theory=theory)
+                                   until_step=target, theory=theory, bias=bias, plan=plan)
             first = False
             if len(history) == before:  # nothing could be added (cannot happen with a sane grammar)
                 break
@@ -335,6 +358,26 @@ class GenerationPipeline:
     # ------------------------------------------------------------ modes
     def _gen(self, seed: int) -> torch.Generator:
         return torch.Generator().manual_seed(int(seed))
+
+    # ------------------------------------------------------------ the control track
+    def plan_of(self, perf: Performance, seconds: Optional[float] = None) -> ControlPlan:
+        """The control plan ``perf`` itself follows (its first ``seconds``, default all)."""
+        if len(perf) == 0:
+            raise TatumFlowError("the input performance has no notes")
+        frame = self.model.config.control_frame
+        if seconds is not None:
+            perf = perf.slice(0.0, seconds)
+        return ControlPlan.of(perf, frame, int(np.ceil(max(perf.end, frame) / frame)))
+
+    def write_plan(self, plan: ControlPlan, seconds: float, *, seed: int = 0, sampling: Optional[Sampling] = None,
+                   info: Optional[dict] = None,
+                   bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None) -> Result:
+        """``seconds`` of new music following ``plan`` (a model with a control track)."""
+        if not self.controlled:
+            raise TatumFlowError("this TatumFlow has no control track (model.control_track)")
+        s, gen = sampling or self.sampling, self._gen(seed)
+        history, state = self._generate([self.tok.vocab.sos_id], None, seconds, s, gen, plan=plan, bias=bias)
+        return self._finish(history, state, {"seed": seed, **(info or {})})
 
     def sample_style(self, gen: torch.Generator) -> torch.Tensor:
         return torch.randn((1, self.model.config.style_dim), generator=gen).to(self.device)
@@ -442,7 +485,18 @@ class GenerationPipeline:
     def style_transfer(self, content: Performance, style_source: Performance, strength: float = 0.6, *,
                        seed: int = 0, sampling: Optional[Sampling] = None) -> Result:
         """The whole of ``content``, window by window, re-denoised under the style of
-        ``style_source`` from ``strength`` (0..1) of the noise schedule."""
+        ``style_source`` from ``strength`` (0..1) of the noise schedule. A model with a
+        control track writes it anew from the content's plan (its chords and texture
+        per frame) with the texture moved ``strength`` of the way from the content's
+        mean to the style source's."""
+        if self.controlled:  # the content's chords and texture, the texture moved toward the style's
+            if not 0.0 <= strength <= 1.0:
+                raise TatumFlowError(f"strength must be in [0, 1], got {strength}")
+            plan = self.plan_of(content)
+            live = plan.texture[:, 0] > 0
+            plan.texture[live] += strength * (self.plan_of(style_source).mean_texture() - plan.mean_texture())
+            return self.write_plan(plan, content.end, seed=seed, sampling=sampling,
+                                   info={"mode": "style-transfer", "strength": strength})
         s, gen = sampling or self.sampling, self._gen(seed)
         style = self.analyse(self.tokens(style_source)[: self.L])["style"]
         return self._transform_piece(content, lambda a: style, strength, s, gen,
@@ -453,11 +507,27 @@ class GenerationPipeline:
                   sampling: Optional[Sampling] = None) -> list[Result]:
         """Variations on a prompt: ``creativity`` (0..1) widens the style sampling
         around each window's style posterior (``mu + creativity * sigma * eps``) and
-        deepens the denoising (strength 0.2..0.9)."""
+        deepens the denoising (strength 0.2..0.9). A model with a control track writes
+        each variation from the prompt's plan with ``creativity / 2`` of its frames'
+        chords and textures left to the model and the rest of the texture jittered by
+        ``creativity`` times its spread."""
         if not 0.0 <= creativity <= 1.0:
             raise TatumFlowError(f"creativity must be in [0, 1], got {creativity}")
         s = sampling or self.sampling
         out = []
+        if self.controlled:  # the prompt's plan, loosened: frames left to the model, the texture jittered
+            base = self.plan_of(prompt)
+            live = base.texture[:, 0] > 0
+            spread = base.texture[live].std(0) if live.sum() > 1 else np.full(base.texture.shape[1], 0.5)
+            for v in range(variations):
+                rng = np.random.default_rng([int(seed), v])
+                plan = base.copy()
+                plan.chroma_known &= ~(rng.random(plan.n_frames) < 0.5 * creativity)
+                plan.texture_known &= ~(rng.random(plan.n_frames) < 0.5 * creativity)
+                plan.texture[live] += creativity * spread * rng.standard_normal((int(live.sum()), len(spread)))
+                out.append(self.write_plan(plan, prompt.end, seed=seed * 1000 + v, sampling=s,
+                                           info={"mode": "improvise", "variation": v, "creativity": creativity}))
+            return out
         for v in range(variations):
             gen = self._gen(seed * 1000 + v)
             eps = self.sample_style(gen)
@@ -506,7 +576,9 @@ class GenerationPipeline:
         chord progression (text, e.g. ``"Dm7 G7 Cmaj7 Cmaj7"``), spread evenly in
         time over the whole piece, on its harmony: each span of each window gets
         the chord asked for at its time. With ``sampling.chord_bias`` > 0 decoding
-        also favours the tones of the chord asked for at each moment."""
+        also favours the tones of the chord asked for at each moment. A model with a
+        control track writes the piece anew from its plan with every frame's chord
+        replaced by the one asked for (``strength`` is the latent models')."""
         s, gen = sampling or self.sampling, self._gen(seed)
         prog = parse_progression(chords)
         if s.chord_bias < 0:
@@ -515,6 +587,13 @@ class GenerationPipeline:
 
         def at(t: float) -> int:  # the chord asked for at time t of the piece
             return int(np.clip(t / duration * len(prog), 0, len(prog) - 1))
+
+        info = {"mode": "edit-harmony", "seed": seed, "chords": chords, "strength": strength, "chord_bias": s.chord_bias}
+        biases = [self.chord_tone_bias(c, s.chord_bias) for c in prog] if s.chord_bias > 0 else None
+        if self.controlled:  # the piece's texture, the requested chord in every frame (strength: latent models)
+            plan = self.plan_of(piece).with_chords(progression_symbols(chords), duration)
+            bias = (lambda step: biases[at(step * self.tok.config.time_step)]) if biases else None
+            return self.write_plan(plan, piece.end, seed=seed, sampling=s, info=info, bias=bias)
 
         def theory_of(a, t0, ids):
             raw = list(a["theory_raw"])
@@ -526,24 +605,26 @@ class GenerationPipeline:
             raw[0] = harmony
             return raw
 
-        biases = [self.chord_tone_bias(c, s.chord_bias) for c in prog] if s.chord_bias > 0 else None
 
         def bias_of(t0):  # a window starting at t0: the bias at each decoding step (tokenizer time)
             return lambda step: biases[at(t0 + step * self.tok.config.time_step)]
-        return self._transform_piece(piece, lambda a: a["style"], strength, s, gen, theory_of,
-                                     info={"mode": "edit-harmony", "seed": seed, "chords": chords,
-                                           "strength": strength, "chord_bias": s.chord_bias},
+        return self._transform_piece(piece, lambda a: a["style"], strength, s, gen, theory_of, info=info,
                                      bias_of=bias_of if biases else None)
 
     @torch.no_grad()
     def interpolate(self, a: Performance, b: Performance, alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
                     seconds: float = 15.0, *, seed: int = 0, sampling: Optional[Sampling] = None) -> list[Result]:
         """New music in styles between those of ``a`` (alpha 0) and ``b`` (alpha 1);
-        the same seed for every alpha, so only the style changes."""
+        the same seed for every alpha, so only the style changes. A model with a
+        control track follows the blend of the two pieces' plans (first ``seconds``)."""
         bad = [al for al in alphas if not 0.0 <= al <= 1.0]
         if bad:
             raise TatumFlowError(f"alphas must be in [0, 1], got {bad[0]}")
         s = sampling or self.sampling
+        if self.controlled:  # the two pieces' plans (their first ``seconds``) blended frame by frame
+            pa, pb = self.plan_of(a, seconds), self.plan_of(b, seconds)
+            return [self.write_plan(blend(pa, pb, al), seconds, seed=seed, sampling=s,
+                                    info={"mode": "interpolate", "alpha": float(al)}) for al in alphas]
         sa = self.analyse(self.tokens(a)[: self.L])["style"]
         sb = self.analyse(self.tokens(b)[: self.L])["style"]
         out = []
@@ -571,6 +652,9 @@ class Inputs:
 
 
 def _style_of(pipe: GenerationPipeline, perf: Optional[Performance]):
+    if perf is not None and pipe.plain:
+        raise TatumFlowError("--style: a decoder-only TatumFlow has no style vector to sample under; "
+                             "generate unconditionally without --style")
     return None if perf is None else pipe.analyse(pipe.tokens(perf)[: pipe.L])["style"]
 
 

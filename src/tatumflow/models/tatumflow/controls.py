@@ -1,0 +1,158 @@
+"""The control track: what a controlled decoder is told about the music it writes.
+
+Every ``frame`` seconds of music is described by two observable controls, read
+off the music itself (so any piece, and any request, can be written as one):
+
+* **harmony** — the frame's pitch-class profile (chroma): each note's velocity x
+  duration within the frame, by onset, as the harmony features and the
+  scorecard weigh notes when they read a chord (:func:`tatumflow.features.chord_sequence`),
+  scaled to unit length (zero for a silent frame); a requested chord is its
+  tones, equally weighted (what the chord reader's templates are);
+* **texture** — four numbers: density ``log(1 + onsets)``, register
+  ``(mean pitch - 60) / 12``, loudness ``(mean velocity - 64) / 32`` and voicing
+  ``log(notes per onset cluster)`` (onsets within 50 ms, as the scorecard's
+  voicing size).
+
+Either may be unknown (not given: the decoder chooses). Each token is told the
+controls of the frame its music has reached (the time after the token), so a
+frame's description is known before its notes are written. In training the
+controls come from the window's own music, hidden per sample and per frame at
+random (the decoder learns to write with any part of the plan missing); at
+generation they come from a request: a progression (edit-harmony), another
+piece's harmony under a texture moved toward a style (style transfer), a blend
+of two plans (interpolation), a loosened copy of a prompt's plan (improvise), or
+nothing (unconditional, continuation).
+
+Numpy only (no torch): :func:`frame_table` serves the model's batches (decoded by
+:func:`tatumflow.features.torch_face.decode_batch`) and the pipeline's plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ...features.chords import parse_chord
+from ...features.notes import NoteSet, noteset_from_performances
+from ...performance import Performance
+
+TEXTURE = ("density", "register", "loudness", "voicing")
+CLUSTER_SECONDS = 0.05           # onsets this close form one cluster (the scorecard's voicing size)
+
+
+def frame_table(ns: NoteSet, frame: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and frame of ``frame`` seconds: the unit chroma (rows, F, 12) and the
+    texture (rows, F, 4) of the notes whose onset falls in it (frames from time 0)."""
+    B, F = ns.n_rows, int(n_frames)
+    row, on = np.asarray(ns.row, np.int64), np.asarray(ns.onset, float)
+    off, pitch = np.asarray(ns.offset, float), np.asarray(ns.pitch, np.int64)
+    vel = np.asarray(ns.velocity, float)
+    f = np.floor(on / frame + 1e-9).astype(np.int64)
+    ok = (f >= 0) & (f < F)
+    row, on, off, pitch, vel, f = row[ok], on[ok], off[ok], pitch[ok], vel[ok], f[ok]
+    cell = row * F + f
+    n = B * F
+    w = vel / 127.0 * np.minimum(off - on, frame)
+    pcp = np.bincount(cell * 12 + pitch % 12, weights=w, minlength=n * 12).reshape(n, 12)
+    chroma = pcp / np.maximum(np.linalg.norm(pcp, axis=1, keepdims=True), 1e-12)
+    count = np.bincount(cell, minlength=n).astype(float)
+    safe = np.maximum(count, 1.0)
+    mean_pitch = np.bincount(cell, weights=pitch, minlength=n) / safe
+    mean_vel = np.bincount(cell, weights=vel, minlength=n) / safe
+    q = np.round(on / CLUSTER_SECONDS).astype(np.int64)
+    order = np.lexsort((q, row))
+    r_o, q_o = row[order], q[order]
+    new = np.ones(len(order), bool)
+    new[1:] = (r_o[1:] != r_o[:-1]) | (q_o[1:] != q_o[:-1])
+    clusters = np.bincount(cell[order], weights=new.astype(float), minlength=n)
+    tex = np.stack([np.log1p(count),
+                    np.where(count > 0, (mean_pitch - 60.0) / 12.0, 0.0),
+                    np.where(count > 0, (mean_vel - 64.0) / 32.0, 0.0),
+                    np.where(count > 0, np.log(safe / np.maximum(clusters, 1.0)), 0.0)], -1)
+    return chroma.reshape(B, F, 12), tex.reshape(B, F, len(TEXTURE))
+
+
+def chord_chroma(symbol: str) -> np.ndarray:
+    """``"Dm7"`` -> the unit chroma of its tones (12,), equally weighted."""
+    root, intervals = parse_chord(symbol)
+    c = np.zeros(12)
+    c[[(root + i) % 12 for i in intervals]] = 1.0
+    return c / np.linalg.norm(c)
+
+
+@dataclass
+class ControlPlan:
+    """A plan over frames of ``frame`` seconds from the music's time 0: the chroma
+    (F, 12) and the texture (F, 4), each with a known flag per frame. Frames past
+    the plan are unknown."""
+
+    frame: float
+    chroma: np.ndarray
+    chroma_known: np.ndarray
+    texture: np.ndarray
+    texture_known: np.ndarray
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.chroma)
+
+    @classmethod
+    def of(cls, perf: Performance, frame: float, n_frames: Optional[int] = None) -> "ControlPlan":
+        """The plan a performance itself follows (every frame known)."""
+        n = int(np.ceil(max(perf.end, frame) / frame)) if n_frames is None else int(n_frames)
+        chroma, tex = frame_table(noteset_from_performances([perf]), frame, n)
+        return cls(frame, chroma[0], np.ones(n, bool), tex[0], np.ones(n, bool))
+
+    def copy(self) -> "ControlPlan":
+        return ControlPlan(self.frame, self.chroma.copy(), self.chroma_known.copy(), self.texture.copy(),
+                           self.texture_known.copy())
+
+    def with_chords(self, symbols: Sequence[str], duration: float) -> "ControlPlan":
+        """The plan with each frame's harmony replaced by the chord ``symbols`` asks
+        for at the frame's middle (the progression spread evenly over ``duration``
+        seconds, as the scorecard reads it)."""
+        k = len(symbols)
+        mid = (np.arange(self.n_frames) + 0.5) * self.frame
+        which = np.clip((mid / max(duration, 1e-9) * k).astype(int), 0, k - 1)
+        out = self.copy()
+        out.chroma = np.stack([chord_chroma(s) for s in symbols])[which]
+        out.chroma_known[:] = True
+        return out
+
+    def mean_texture(self) -> np.ndarray:
+        """The mean texture of the known frames with notes (4,)."""
+        live = self.texture_known & (self.texture[:, 0] > 0)
+        return self.texture[live].mean(0) if live.any() else np.zeros(len(TEXTURE))
+
+    def at(self, seconds) -> dict:
+        """The controls at each time: ``chroma`` (n, 12), ``chroma_known`` (n,),
+        ``texture`` (n, 4), ``texture_known`` (n,)."""
+        f = np.floor(np.asarray(seconds, float) / self.frame + 1e-9).astype(np.int64)
+        inside = (f >= 0) & (f < self.n_frames)
+        fi = np.where(inside, f, 0)
+        out = {}
+        for name in ("chroma", "texture"):
+            a, known = getattr(self, name), getattr(self, name + "_known")
+            x = np.zeros((len(f), a.shape[1]))
+            k = np.zeros(len(f), bool)
+            if self.n_frames:
+                x[inside], k[inside] = a[fi[inside]], known[fi[inside]]
+            out[name], out[name + "_known"] = x, k
+        return out
+
+
+def blend(a: ControlPlan, b: ControlPlan, alpha: float) -> ControlPlan:
+    """``(1 - alpha) a + alpha b`` frame by frame over the shorter plan (the chroma
+    scaled back to unit length); a control known in one plan only is taken from it."""
+    n = min(a.n_frames, b.n_frames)
+    out = {}
+    for name in ("chroma", "texture"):
+        xa, xb = getattr(a, name)[:n], getattr(b, name)[:n]
+        ka, kb = getattr(a, name + "_known")[:n], getattr(b, name + "_known")[:n]
+        x = np.where((ka & kb)[:, None], (1 - alpha) * xa + alpha * xb, np.where(ka[:, None], xa, xb))
+        if name == "chroma":
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        out[name], out[name + "_known"] = x, ka | kb
+    return ControlPlan(a.frame, out["chroma"], out["chroma_known"], out["texture"], out["texture_known"])

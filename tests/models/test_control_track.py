@@ -1,0 +1,125 @@
+"""The control track (``tatumflow.models.tatumflow.controls``): what the decoder is
+told in training is what generation tells it, and it is read as the scorecard
+reads music."""
+
+import numpy as np
+import pytest
+import torch
+
+from tatumflow.evaluation import controls as C
+from tatumflow.features import chord_quality, chord_sequence
+from tatumflow.models.tatumflow.controls import ControlPlan, blend, chord_chroma, frame_table
+from tatumflow.features.notes import noteset_from_performances
+from tatumflow.models.tatumflow.generate import GenerationPipeline
+from tatumflow.models.tatumflow.model import PRESETS, TatumFlow, TatumFlowConfig
+from tatumflow.errors import TatumFlowError
+from tatumflow.performance import Performance
+
+
+def _perf(seed=0, n=120, seconds=12.0):
+    rng = np.random.default_rng(seed)
+    on = np.sort(rng.uniform(0, seconds, n))
+    return Performance.from_arrays(on, on + rng.uniform(0.05, 1.5, n), rng.integers(36, 96, n),
+                                   rng.integers(20, 120, n))
+
+
+def _model(**kw):
+    return TatumFlow(TatumFlowConfig(**{**PRESETS["tiny"], "decoder_only": True, "control_track": True, **kw}))
+
+
+def test_frames_are_read_as_the_scorecard_reads_music():
+    """The chroma weighs notes as the chord reader does (velocity x duration in the
+    frame, by onset); a frame of a chord's tones reads as that chord."""
+    p = _perf()
+    n = int(np.ceil(p.end))
+    chroma, tex = frame_table(noteset_from_performances([p]), 1.0, n)
+    ref = C.chroma_frames(p, n, hop=1.0)
+    assert np.allclose(chroma[0], ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-12))
+    f = np.floor(p.notes["onset"]).astype(int)
+    assert np.allclose(tex[0, :, 0], np.log1p(np.bincount(f, minlength=n)[:n]))  # density
+    k = f == 3
+    assert tex[0, 3, 1] == pytest.approx((p.notes["pitch"][k].mean() - 60) / 12)  # register
+    assert tex[0, 3, 2] == pytest.approx((p.notes["velocity"][k].mean() - 64) / 32)  # loudness
+    for symbol in ("Dm7", "G7", "Cmaj7", "Am7b5", "Bbmaj7"):
+        c = chord_chroma(symbol)
+        pcs = np.flatnonzero(c)
+        tones = Performance.from_arrays([0.0] * len(pcs), [0.5] * len(pcs), 48 + pcs, [80] * len(pcs))
+        _, roots, quals = chord_sequence(tones)
+        assert (int(roots[0]), quals[0]) == chord_quality(symbol), symbol
+
+
+def test_training_controls_are_the_plan_generation_gives_at_each_token():
+    """Each token's controls in training (read off the window's ids) equal the
+    plan of the decoded music at the time after that token, as decoding asks."""
+    m = _model().eval()
+    pipe = GenerationPipeline(m)
+    p = _perf(1, n=60, seconds=8.0)
+    ids = pipe.tokens(p)[:200]
+    c = m.controls_of(torch.tensor([ids]))
+    perf = pipe.tok.decode(np.array(ids))
+    plan = ControlPlan.of(perf, 1.0)
+    want = plan.at(pipe.token_times(ids))
+    for k in ("chroma", "texture"):
+        assert np.allclose(c[k][0].numpy(), want[k], atol=1e-5), k
+        assert c[k + "_known"].all() and want[k + "_known"].all()
+
+
+def test_training_hides_controls_per_sample_and_per_frame():
+    m = _model(control_dropout=0.5)
+    ids = torch.tensor([GenerationPipeline(m).tokens(_perf(s, 60, 8.0))[:128] for s in range(32)])
+    m.train()  # (the pipeline puts its model in eval mode)
+    torch.manual_seed(0)
+    c = m._drop_controls(m.controls_of(ids))
+    for k in ("chroma_known", "texture_known"):
+        hidden = (~c[k]).float().mean(1)
+        assert (hidden == 1).float().mean() > 0.3 and ((hidden < 1) & (hidden > 0)).float().mean() > 0.2, k
+    assert not torch.equal(c["chroma_known"], c["texture_known"])  # hidden apart
+    m.eval()
+    c = m._drop_controls(m.controls_of(ids))
+    assert c["chroma_known"].all() and c["texture_known"].all()
+
+
+def test_the_control_track_starts_silent_and_changes_the_logits_once_trained():
+    m = _model().eval()
+    ids = torch.tensor([GenerationPipeline(m).tokens(_perf(2, 60, 8.0))[:64]])
+    plain = m.decode_logits(ids, None, None, controls=None)
+    told = m.decode_logits(ids, None, None, controls=m.controls_of(ids))
+    assert torch.allclose(plain, told)  # zero-initialised: a plain model fine-tuned with it starts unchanged
+    torch.nn.init.normal_(m.chroma_in.weight, std=0.1)
+    assert not torch.allclose(plain, m.decode_logits(ids, None, None, controls=m.controls_of(ids)))
+
+
+def test_plans_edit_blend_and_reject_bad_configs():
+    a, b = ControlPlan.of(_perf(3), 1.0), ControlPlan.of(_perf(4, seconds=6.0), 1.0)
+    n = b.n_frames
+    assert n < a.n_frames
+    e = a.with_chords(["Dm7", "G7"], duration=a.n_frames)
+    assert np.allclose(e.chroma[: a.n_frames // 2], chord_chroma("Dm7")) and np.allclose(e.chroma[-1], chord_chroma("G7"))
+    assert np.array_equal(e.texture, a.texture)
+    h = blend(a, b, 0.5)
+    assert h.n_frames == b.n_frames and np.allclose(h.texture, (a.texture[:n] + b.texture) / 2)
+    past = a.at([a.n_frames + 3.0])
+    assert not past["chroma_known"][0] and not past["texture_known"][0]  # past the plan: nothing given
+    with pytest.raises(TatumFlowError, match="decoder_only"):
+        TatumFlowConfig(**PRESETS["tiny"], control_track=True)
+    with pytest.raises(TatumFlowError, match="control_frame"):
+        _model(control_frame=0.0)
+
+
+def test_a_control_track_run_starts_from_a_plain_decoder(tmp_path):
+    """``finetune.base`` may be a plain decoder: the control track is new (starting
+    silent), the rest is the base's; a base of another shape is still refused."""
+    from tatumflow.training.config import ConfigError
+    from tatumflow.training.checkpoint import model_state, save_checkpoint
+    from tatumflow.training.run import _prepare_finetune
+
+    torch.manual_seed(1)
+    base = TatumFlow(TatumFlowConfig(**{**PRESETS["tiny"], "decoder_only": True}))
+    ck = save_checkpoint(tmp_path / "base", model_state=base.state_dict(), state={**model_state(base), "run_info": {}})
+    m = _model(token_dropout=0.2)
+    _prepare_finetune(m, {"base": str(ck)})
+    assert torch.equal(m.embed.weight, base.embed.weight)
+    assert all(torch.equal(a, b) for a, b in zip(m.decoder.parameters(), base.decoder.parameters()))
+    assert not m.chroma_out.weight.any() and not m.chroma_in.weight.any()
+    with pytest.raises(ConfigError, match="not this run's model"):
+        _prepare_finetune(_model(d_model=64), {"base": str(ck)})
