@@ -115,6 +115,7 @@ class TatumFlowConfig:
     control_track: bool = False
     control_frame: float = 1.0     # seconds per control frame
     control_dropout: float = 0.5   # P(a sample's chords, and separately its texture, are hidden)
+    control_gain: float = 10.0     # fixed scale on the control track's (zero-initialised) logit offsets
     w_recon: float = 1.0
     w_diff: float = 0.5
     w_kl: float = 0.1
@@ -149,7 +150,7 @@ class TatumFlowConfig:
 
     #: Fields a fine-tuning run may set apart from its base (``finetune.base``): they add parts
     #: (which start from their initialisation) or only change how training regularises.
-    FINETUNE_FREE = ("control_track", "control_frame", "control_dropout", "token_dropout", "dropout")
+    FINETUNE_FREE = ("control_track", "control_frame", "control_dropout", "control_gain", "token_dropout", "dropout")
 
     @property
     def width(self) -> int:
@@ -341,7 +342,10 @@ class TatumFlow(nn.Module):
         self.null_texture = nn.Parameter(torch.zeros(d))
         # ... and a direct path to the logits (which notes a chroma favours, which registers and
         # time shifts a texture does): the deep path alone learned to read the track far too
-        # slowly (measured: 0.01 nats/token of gain after 600 steps on PiJAMA).
+        # slowly (measured: 0.01 nats/token of gain after 600 steps on PiJAMA). The offsets are
+        # scaled by ``control_gain``: Adam moves a weight by about the learning rate per step, so an
+        # offset of a few nats from zero-initialised weights took thousands of steps (0.1 nats
+        # after 600 steps at gain 1).
         self.chroma_out = nn.Linear(12, cfg.vocab_size, bias=False)
         self.texture_out = nn.Linear(len(TEXTURE), cfg.vocab_size, bias=False)
         for lin in (self.chroma_in, self.texture_in, self.chroma_out, self.texture_out):
@@ -356,7 +360,7 @@ class TatumFlow(nn.Module):
         out = 0
         for name, proj in (("chroma", self.chroma_out), ("texture", self.texture_out)):
             out = out + proj(controls[name].to(like.dtype)) * controls[name + "_known"][..., None].to(like.dtype)
-        return out
+        return self.config.control_gain * out
 
     def control_embedding(self, controls: Optional[dict], like: torch.Tensor) -> torch.Tensor:
         """(B, L, d) embedding of ``controls``: ``chroma`` (B, L, 12) and ``texture``
