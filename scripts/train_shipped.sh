@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Rebuild the generators shipped in the package (src/tatumflow/pretrained/weights/):
 # tatumflow_tatum, transformer_tatum (TatumFlow's decoder alone, the plain baseline that
-# plays continuation and unconditional best) and music_rnn_tatum, each pretrained on the PiJAMA train split and
+# plays continuation and unconditional best), control_tatum (that decoder with the control
+# track: the transforming modes) and music_rnn_tatum, each pretrained on the PiJAMA train split and
 # adapted to Art Tatum's train albums, scored on the Art Tatum test album, then shipped
 # with their model cards (scripts/ship_model.py).
 #
 #   bash scripts/train_shipped.sh [DATA_INDEX] [RUN_FOLDER]
 #
 # DATA_INDEX defaults to ../shared/data/pijama/index.csv, RUN_FOLDER to runs/shipped.
-# One CPU thread per run (OMP_NUM_THREADS=1); about 3 h 10 min of one core (training 140 min, scorecards 55) on the
+# One CPU thread per run (OMP_NUM_THREADS=1); about 4 h 20 min of one core (training 180 min, scorecards 85) on the
 # 2-core machine the shipped models were trained on (the TatumFlow phases stop by
 # wall time, so the step counts, recorded in the cards, depend on the hardware).
 # Every phase resumes where it stopped: rerun the script after an interruption.
@@ -45,6 +46,15 @@ P2="$R/transformer_tatum"
 [ -f "$P2/sessions.json" ] || $TF train --resume --config configs/tatumflow_tiny_plain_tatum.yaml --data "$R/stores/tatum" \
   --out "$P2" finetune.base="$P1/best" train.max_seconds=600 train.eval_every=150 train.save_every=150
 
+# --- The control-track transformer (the plain one told each second's chroma and texture) ----
+# It starts from the plain transformer's PiJAMA run; 1800 s more on PiJAMA, 600 s on Art Tatum.
+C1="$R/control_pijama"
+[ -f "$C1/sessions.json" ] || $TF train --resume --config configs/tatumflow_tiny_control.yaml --data "$R/stores/pijama" \
+  --out "$C1" finetune.base="$P1/best" train.max_seconds=1800
+C2="$R/control_tatum"
+[ -f "$C2/sessions.json" ] || $TF train --resume --config configs/tatumflow_tiny_control_tatum.yaml --data "$R/stores/tatum" \
+  --out "$C2" finetune.base="$C1/best" train.max_seconds=600
+
 # --- Music RNN (option C + velocity + categorical time heads, 0.1M parameters) ---------
 M1="$R/music_rnn_pijama"
 [ -f "$M1/sessions.json" ] || $TF train --resume --config configs/music_rnn_pijama.yaml --data "$R/stores/pijama" --out "$M1"
@@ -62,6 +72,8 @@ for split in val test; do
     --out "$R/card_music_rnn_$split"
   [ -f "$R/card_transformer_$split/scorecard.json" ] || $TF scorecard --checkpoint "$P2/best" "${CARD[@]}" \
     --out "$R/card_transformer_$split"
+  [ -f "$R/card_control_$split/scorecard.json" ] || $TF scorecard --checkpoint "$C2/best" "${CARD[@]}" \
+    --out "$R/card_control_$split"
 done
 $PY scripts/ship_model.py --name tatumflow_tatum --checkpoint "$T2/best" --phase "$T1" --phase "$T2" \
   --scorecard "$R/card_tatumflow_test/scorecard.json" --val-scorecard "$R/card_tatumflow_val/scorecard.json" \
@@ -72,3 +84,6 @@ $PY scripts/ship_model.py --name music_rnn_tatum --checkpoint "$M2/best" --phase
 $PY scripts/ship_model.py --name transformer_tatum --checkpoint "$P2/best" --phase "$P1" --phase "$P2" \
   --scorecard "$R/card_transformer_test/scorecard.json" --val-scorecard "$R/card_transformer_val/scorecard.json" \
   --summary "Plain causal transformer (2M; TatumFlow's decoder without latents, style or theory): PiJAMA train split, then Art Tatum (full fine-tune); continuation and unconditional"
+$PY scripts/ship_model.py --name control_tatum --checkpoint "$C2/best" --phase "$P1" --phase "$C1" --phase "$C2" \
+  --scorecard "$R/card_control_test/scorecard.json" --val-scorecard "$R/card_control_val/scorecard.json" \
+  --summary "Control-track transformer (2M; the plain transformer told each second's chroma and texture): PiJAMA train split, then Art Tatum (full fine-tune); every mode, the transforming ones through a control plan"

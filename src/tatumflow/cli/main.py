@@ -75,7 +75,8 @@ COMMANDS = {
     "generate": (C.generate, "generate with a trained model (its family's modes; same seed, same output)", [
         ("--checkpoint", dict(help="checkpoint folder (runs/NAME/step-... or best)")),
         ("--model", dict(help="a shipped model's name (tatumflow models); default: the shipped plain transformer "
-                          "for continuation and unconditional, the shipped TatumFlow for its other modes")),
+                          "for continuation and unconditional, the shipped control-track transformer for the "
+                          "other TatumFlow modes")),
         ("--mode", dict(help="what to generate (default continuation); the modes of each family are below")),
         ("--prompt", dict(type=IN_FILE,
                           help="MIDI file to continue / transform (Music RNN default: a single middle C)")),
