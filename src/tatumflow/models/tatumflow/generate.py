@@ -19,8 +19,8 @@ writes tokens left to right (KV cache), conditioned on the latents and style;
 music longer than one window continues from the last half window.
 
 A decoder-only model with a control track (:mod:`.controls`) has no latents:
-its transforming modes write new music that follows a control plan (chord and
-texture per frame) made from the inputs.
+its transforming modes write new music that follows a control plan (chroma and
+texture per second) made from the inputs.
 """
 
 from __future__ import annotations
@@ -486,10 +486,10 @@ class GenerationPipeline:
                        seed: int = 0, sampling: Optional[Sampling] = None) -> Result:
         """The whole of ``content``, window by window, re-denoised under the style of
         ``style_source`` from ``strength`` (0..1) of the noise schedule. A model with a
-        control track writes it anew from the content's plan (its chords and texture
+        control track writes it anew from the content's plan (its chroma and texture
         per frame) with the texture moved ``strength`` of the way from the content's
         mean to the style source's."""
-        if self.controlled:  # the content's chords and texture, the texture moved toward the style's
+        if self.controlled:  # the content's chroma and texture, the texture moved toward the style's
             if not 0.0 <= strength <= 1.0:
                 raise TatumFlowError(f"strength must be in [0, 1], got {strength}")
             plan = self.plan_of(content)
@@ -509,7 +509,7 @@ class GenerationPipeline:
         around each window's style posterior (``mu + creativity * sigma * eps``) and
         deepens the denoising (strength 0.2..0.9). A model with a control track writes
         each variation from the prompt's plan with ``creativity / 2`` of its frames'
-        chords and textures left to the model and the rest of the texture jittered by
+        chroma and texture left to the model and the rest of the texture jittered by
         ``creativity`` times its spread."""
         if not 0.0 <= creativity <= 1.0:
             raise TatumFlowError(f"creativity must be in [0, 1], got {creativity}")
@@ -577,8 +577,8 @@ class GenerationPipeline:
         time over the whole piece, on its harmony: each span of each window gets
         the chord asked for at its time. With ``sampling.chord_bias`` > 0 decoding
         also favours the tones of the chord asked for at each moment. A model with a
-        control track writes the piece anew from its plan with every frame's chord
-        replaced by the one asked for (``strength`` is the latent models')."""
+        control track writes the piece anew from its plan with every frame's chroma
+        the tones of the chord asked for (``strength`` is the latent models')."""
         s, gen = sampling or self.sampling, self._gen(seed)
         prog = parse_progression(chords)
         if s.chord_bias < 0:
@@ -590,7 +590,7 @@ class GenerationPipeline:
 
         info = {"mode": "edit-harmony", "seed": seed, "chords": chords, "strength": strength, "chord_bias": s.chord_bias}
         biases = [self.chord_tone_bias(c, s.chord_bias) for c in prog] if s.chord_bias > 0 else None
-        if self.controlled:  # the piece's texture, the requested chord in every frame (strength: latent models)
+        if self.controlled:  # the piece's texture, the requested chord's tones as each frame's chroma
             plan = self.plan_of(piece).with_chords(progression_symbols(chords), duration)
             bias = (lambda step: biases[at(step * self.tok.config.time_step)]) if biases else None
             return self.write_plan(plan, piece.end, seed=seed, sampling=s, info=info, bias=bias)
@@ -604,7 +604,6 @@ class GenerationPipeline:
             harmony[:, :spans] = self.chord_theory([prog[at(t0 + t)] for t in mid])
             raw[0] = harmony
             return raw
-
 
         def bias_of(t0):  # a window starting at t0: the bias at each decoding step (tokenizer time)
             return lambda step: biases[at(t0 + step * self.tok.config.time_step)]

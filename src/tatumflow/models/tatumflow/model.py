@@ -50,6 +50,9 @@ to its latent in the decoder's memory.
 token embedding and causal decoder blocks without cross-attention, trained on
 next-token cross-entropy alone (a plain causal transformer; give it more
 ``dec_layers`` for an equal parameter count, ``configs/tatumflow_tiny_plain.yaml``).
+With ``control_track`` that decoder is also told, at every token, the chroma and
+texture of the second its music has reached (:mod:`.controls`): the plan the
+transforming modes write from, without latents (``configs/tatumflow_tiny_control.yaml``).
 """
 
 from __future__ import annotations
@@ -108,13 +111,13 @@ class TatumFlowConfig:
     # The plain causal-transformer baseline: the decoder alone (no encoder, latents, style,
     # theory or denoiser; no cross-attention). Runs continuation and unconditional only.
     decoder_only: bool = False
-    # The control track (decoder-only models; ``controls.py``): every token is told the chord and
+    # The control track (decoder-only models; ``controls.py``): every token is told the chroma and
     # texture of the frame its music has reached, read off the music in training and hidden per
     # sample and per frame at random; generation gives it a request (every mode but continuation
     # and unconditional, which give none).
     control_track: bool = False
     control_frame: float = 1.0     # seconds per control frame
-    control_dropout: float = 0.5   # P(a sample's chords, and separately its texture, are hidden)
+    control_dropout: float = 0.5   # P(a sample's chroma, and separately its texture, are hidden)
     control_gain: float = 10.0     # fixed scale on the control track's (zero-initialised) logit offsets
     w_recon: float = 1.0
     w_diff: float = 0.5
