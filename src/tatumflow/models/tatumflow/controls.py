@@ -7,7 +7,7 @@ off the music itself (so any piece, and any request, can be written as one):
   duration within the frame, by onset, as the harmony features and the
   scorecard weigh notes when they read a chord (:func:`tatumflow.features.chord_sequence`),
   scaled to unit length (zero for a silent frame); a requested chord is its
-  tones, equally weighted (what the chord reader's templates are);
+  tones, the root weighted 1.5 (:data:`ROOT_WEIGHT`);
 * **texture** — four numbers: density ``log(1 + onsets)``, register
   ``(mean pitch - 60) / 12``, loudness ``(mean velocity - 64) / 32`` and voicing
   ``log(notes per onset cluster)`` (onsets within 50 ms, as the scorecard's
@@ -74,11 +74,19 @@ def frame_table(ns: NoteSet, frame: float, n_frames: int) -> tuple[np.ndarray, n
     return chroma.reshape(B, F, 12), tex.reshape(B, F, len(TEXTURE))
 
 
+#: A requested chord's root weighs this much against its other tones (as a bass on the root
+#: does). Chosen on the Art Tatum val album (8 pieces x 3 progressions, control_tatum): root /
+#: root+quality accuracy 0.54 / 0.27 at 1 (equal tones), 0.65 / 0.29 at 1.5, 0.60 / 0.26 at 2;
+#: the mean chroma of the frames read as each quality in Art Tatum's train albums: 0.47 / 0.31.
+ROOT_WEIGHT = 1.5
+
+
 def chord_chroma(symbol: str) -> np.ndarray:
-    """``"Dm7"`` -> the unit chroma of its tones (12,), equally weighted."""
+    """``"Dm7"`` -> the unit chroma of its tones (12,), the root weighted ``ROOT_WEIGHT``."""
     root, intervals = parse_chord(symbol)
     c = np.zeros(12)
     c[[(root + i) % 12 for i in intervals]] = 1.0
+    c[root] = ROOT_WEIGHT
     return c / np.linalg.norm(c)
 
 
