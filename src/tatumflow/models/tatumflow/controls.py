@@ -42,6 +42,15 @@ TEXTURE = ("density", "register", "loudness", "voicing")
 CLUSTER_SECONDS = 0.05           # onsets this close form one cluster (the scorecard's voicing size)
 
 
+def token_seconds(ids: np.ndarray, tokenizer) -> np.ndarray:
+    """Each token's time in seconds from the start of its row (the time after it:
+    the sum of the time shifts up to and including it), for ids of any shape."""
+    from ...tokenizer.vocab import SHIFT
+
+    v, ids = tokenizer.vocab, np.asarray(ids)
+    return np.cumsum(np.where(v.type_of[ids] == SHIFT, v.value_of[ids], 0), -1) * tokenizer.config.time_step
+
+
 def frame_table(ns: NoteSet, frame: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row and frame of ``frame`` seconds: the unit chroma (rows, F, 12) and the
     texture (rows, F, 4) of the notes whose onset falls in it (frames from time 0)."""

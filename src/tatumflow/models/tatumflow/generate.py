@@ -40,7 +40,7 @@ from ...generation.constrained import GrammarState, sample_next
 from ...nn import KVCache
 from ...performance import Performance
 from ...tokenizer import PerformanceTokenizer
-from .controls import ControlPlan, blend
+from .controls import ControlPlan, blend, token_seconds
 from .model import DECODER_ONLY, PLAIN_MODES
 
 def unit_latents(x0: torch.Tensor) -> torch.Tensor:
@@ -207,16 +207,17 @@ class GenerationPipeline:
             new.append(int(tok[0]))
             if len(new) == max_new:
                 break
+            now = None  # the new token's controls (the time its music has reached)
             if ctl is not None:
                 now = self._controls(plan, [int(state.time[0]) * self.tok.config.time_step])
-                ctl = {k: torch.cat([ctl[k], now[k]], 1) for k in ctl}
             if cache is not None:
-                last = None if ctl is None else {k: v[:, -1:] for k, v in ctl.items()}
                 logits = m.decode_logits(tok[:, None], latents, style, cache=cache, offset=seq.shape[1],
-                                         theory=theory, controls=last)[:, -1]
+                                         theory=theory, controls=now)[:, -1]
                 seq = torch.cat([seq, tok[:, None]], 1)
             else:
                 seq = torch.cat([seq, tok[:, None]], 1)
+                if ctl is not None:
+                    ctl = {k: torch.cat([ctl[k], now[k]], 1) for k in ctl}
                 logits = m.decode_logits(seq, latents, style, theory=theory, controls=ctl)[:, -1]
         return new
 
@@ -552,10 +553,7 @@ class GenerationPipeline:
 
     def token_times(self, ids: Sequence[int]) -> np.ndarray:
         """Each token's time (seconds from the window's start)."""
-        from ...tokenizer.vocab import SHIFT
-
-        v, ids = self.tok.vocab, np.asarray(ids)
-        return np.cumsum(np.where(v.type_of[ids] == SHIFT, v.value_of[ids], 0)) * self.tok.config.time_step
+        return token_seconds(ids, self.tok)
 
     def chord_tone_bias(self, chord: tuple[int, tuple[int, ...]], nats: float) -> torch.Tensor:
         """(V,) logit offset: ``nats`` on the NOTE_ON of every pitch whose pitch class

@@ -386,14 +386,11 @@ class TatumFlow(nn.Module):
         (``frame``: that frame's index)."""
         from ...features.backend import NumpyBackend
         from ...features.torch_face import decode_batch
-        from ...tokenizer.vocab import SHIFT
-        from .controls import frame_table
+        from .controls import frame_table, token_seconds
 
         tok = self.control_tokenizer
         x = ids.cpu().numpy()
-        v = tok.vocab
-        t = np.cumsum(np.where(v.type_of[x] == SHIFT, v.value_of[x], 0), 1) * tok.config.time_step
-        f = np.floor(t / self.config.control_frame + 1e-9).astype(np.int64)
+        f = np.floor(token_seconds(x, tok) / self.config.control_frame + 1e-9).astype(np.int64)
         n = int(f.max()) + 1 if f.size else 1
         chroma, tex = frame_table(decode_batch(x, tok, NumpyBackend), self.config.control_frame, n)
         r = np.arange(x.shape[0])[:, None]
