@@ -120,3 +120,32 @@ def test_control_track_improvise_strays_further_with_more_creativity(track, piec
     dist = {c: np.mean([1.0 - C.chroma_cosine(r.performance, src) for src in pieces
                         for r in track.improvise(src, c, 2, seed=0)]) for c in (0.0, 1.0)}
     assert dist[1.0] > dist[0.0] + 0.1, dist
+
+
+def test_control_track_chroma_guidance_is_what_makes_an_edit_follow_the_chords(track, pieces):
+    """Guidance on the plan's chroma: at 0 the requested chords are ignored (the
+    roots fall to what the model plays unasked), at 2 they are followed at least as
+    well as the plan alone does."""
+    from dataclasses import replace
+
+    prog = "Dm7 G7 Cmaj7 A7 Dm7 G7"
+
+    def acc(w):
+        s = replace(track.sampling, chroma_guidance=w)
+        return np.mean([C.chord_accuracy(track.edit_harmony(src, prog, seed=seed, sampling=s).performance,
+                                         prog.split(), duration=src.end)["root_accuracy"]
+                        for src in pieces for seed in (0, 1)])
+    ignored, given, guided = acc(0.0), acc(1.0), acc(2.0)
+    assert given > ignored + 0.25 and guided >= given - 0.05, (ignored, given, guided)
+
+
+def test_control_track_style_transfer_lets_go_of_the_content_with_strength(track, pieces):
+    """Strength 0 keeps the content's chroma; strength 1 lets it go (the chroma
+    cosine with the content falls by more than seeds move it)."""
+    high, low = pieces
+
+    def cos(strength, seed):
+        return C.chroma_cosine(track.style_transfer(high, low, strength, seed=seed).performance, high)
+    kept = [cos(0.0, seed) for seed in (0, 1, 2)]
+    free = [cos(1.0, seed) for seed in (0, 1, 2)]
+    assert np.mean(kept) - np.mean(free) > 2 * np.std(kept) + 0.05, (kept, free)

@@ -29,6 +29,11 @@ def add_generate_options(g) -> None:
     g.add_argument("--max-polyphony", type=arg_number(int, low=1), help="no new note while this many sound")
     g.add_argument("--chord-bias", type=arg_number(float, low=0), default=0.0,
                    help="edit-harmony: nats added to the tones of the chord asked for at each moment (0: the model alone)")
+    g.add_argument("--chroma-guidance", type=arg_number(float, low=0),
+                   help="a model with a control track: how strongly to follow the plan's chroma (1 as given, 0 ignored, "
+                        ">1 more; default: the mode's own)")
+    g.add_argument("--texture-guidance", type=arg_number(float, low=0),
+                   help="... and its texture (density, register, loudness, voicing size)")
     g.add_argument("--max-note-seconds", type=arg_number(float, low=0, low_open=True), default=Sampling.max_note_seconds,
                    help="release any note held this long (default 8 s, longer than any note in Art Tatum's albums)")
 
@@ -54,7 +59,8 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
     s = Sampling(temperature=opts["temperature"], top_k=opts["top_k"], top_p=opts["top_p"], min_p=opts["min_p"],
                  steps=opts["steps"], sampler=opts["sampler"], eta=opts["eta"], guidance=opts["guidance"],
                  use_cache=not opts["no_cache"], max_polyphony=opts["max_polyphony"],
-                 max_note_seconds=opts["max_note_seconds"], chord_bias=opts["chord_bias"])
+                 max_note_seconds=opts["max_note_seconds"], chord_bias=opts["chord_bias"],
+                 chroma_guidance=opts["chroma_guidance"], texture_guidance=opts["texture_guidance"])
     mode = opts["mode"] or "continuation"
     inputs = Inputs(prompt=load(opts["prompt"]), style=load(opts["style"]), seconds=opts["seconds"],
                     chords=opts["chords"], strength=opts["strength"], creativity=opts["creativity"],
