@@ -1,0 +1,84 @@
+"""The scorecard's control passes under chosen control-track settings (the val-album
+table of README "Control guidance"; tune on the val split, never on test).
+
+    python benchmarks/control_guidance.py [--model control_tatum] [--modes style,edit,interp,improv] \\
+        [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.25,0.7] \\
+        [--data ../shared/data/pijama/index.csv] [--split val] [--out DIR]
+
+``--chroma`` / ``--texture``: the guidance every mode uses (default: each mode's own,
+``generate.CONTROL_GUIDANCE``); ``--style-release``: how far style transfer lets go
+of the content's chroma at strength 1 (``generate.STYLE_RELEASE``);
+``--chord-weights``: a requested chord's root, seventh and fifth weights in its
+chroma (``controls.ROOT_WEIGHT``, ``SEVENTH_WEIGHT``, ``FIFTH_WEIGHT``). Runs the
+full card's style-transfer, edit-harmony (without the chord-tone bias),
+interpolation and improvise passes on the album's slices (and the other pianists'
+pieces of the same split as contrast) and prints their numbers and targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+import tatumflow.models.tatumflow.controls as controls
+import tatumflow.models.tatumflow.generate as generate
+from tatumflow import scorecard as S
+from tatumflow.evaluation.style import DEFAULT_JUDGE, StyleJudge
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="control_tatum")
+    ap.add_argument("--modes", default="style,edit,interp,improv")
+    ap.add_argument("--chroma", type=float)
+    ap.add_argument("--texture", type=float)
+    ap.add_argument("--style-release", type=float)
+    ap.add_argument("--chord-weights", help="root,seventh,fifth")
+    ap.add_argument("--data", default="../shared/data/pijama/index.csv")
+    ap.add_argument("--pianist", default="Art Tatum")
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--out", type=Path, help="where the outputs go (default: a temporary folder)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.style_release is not None:
+        generate.STYLE_RELEASE = args.style_release
+    if args.chord_weights:
+        controls.ROOT_WEIGHT, controls.SEVENTH_WEIGHT, controls.FIFTH_WEIGHT = map(float, args.chord_weights.split(","))
+    modes = set(args.modes.split(","))
+
+    t0 = time.perf_counter()
+    b = S.FULL
+    d = S.load_data(args.data, {"pianist": args.pianist, "split": args.split},
+                    contrast_where={"split": args.split}, pieces=b.pieces)
+    model, fam, _ = S._model_info(args.model)
+    pipe = fam.pipeline(model)
+    pipe.sampling = replace(pipe.sampling, chroma_guidance=args.chroma, texture_guidance=args.texture)
+    contents = S._slices(d.contrast, b.seconds, b.contents)
+    styles = S._slices(d.target, S.NEXT_SECONDS, b.contents)
+    with tempfile.TemporaryDirectory() as tmp:
+        card = S._Card(StyleJudge.load(DEFAULT_JUDGE), args.out or Path(tmp), print)
+        r = {}
+        if "style" in modes:
+            r["style_transfer"] = S.score_style_transfer(pipe, contents, styles, card)
+        if "edit" in modes:
+            r["edit_harmony"] = S.score_edit_harmony(pipe, S._slices(d.target, b.seconds, b.harmony_prompts), card,
+                                                     chord_bias=0)
+        if "interp" in modes:
+            r["interpolate"] = S.score_interpolate(pipe, list(zip(styles, contents))[: b.pairs], b.seconds, card)
+        if "improv" in modes:
+            r["improvise"] = S.score_improvise(pipe, S._slices(d.target, b.seconds, b.improv_prompts), b.variations,
+                                               card)
+    for t in S.check_targets(r):
+        if t["met"] is not None:
+            print(f"{t['key']:40s} {t['target']:>8s}  {json.dumps(t['value'])[:8]:>8s}  {'yes' if t['met'] else 'no'}")
+    print(f"{time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
