@@ -47,9 +47,9 @@ from .model import DECODER_ONLY, PLAIN_MODES
 #: on the Art Tatum val album (README, "Control guidance"). Guiding the chroma makes an edit
 #: follow the requested chords (root / root+quality accuracy 0.65 / 0.29 -> 0.83 / 0.64
 #: at 3, with ``controls.chord_chroma``'s weights) and keeps an improvisation in the
-#: prompt's key (0.58 -> 0.74 at creativity 0.5); guiding the texture moves an
-#: interpolation's P(target) with alpha (Spearman -0.15 -> 0.52); ...
-CONTROL_GUIDANCE = {"edit-harmony": (3.0, 1.0), "interpolate": (1.0, 2.0), "improvise": (2.0, 2.0)}
+#: prompt's key (0.58 -> 0.73 at creativity 0.5; 0.65 with the texture guided too);
+#: guiding the texture moves an interpolation's P(target) with alpha (Spearman -0.15 -> 0.52); ...
+CONTROL_GUIDANCE = {"edit-harmony": (3.0, 1.0), "interpolate": (1.0, 2.0), "improvise": (2.0, 1.0)}
 #: ... style transfer lets go of the content's harmony as ``strength`` grows: the chroma
 #: guidance falls from 1 (the content's chroma as given) at strength 0 to
 #: ``1 - STYLE_RELEASE`` at strength 1, leaving it to the model's own music, which is the
