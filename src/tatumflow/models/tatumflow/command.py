@@ -56,6 +56,10 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
         if not 0.0 <= a <= 1.0:
             raise TatumFlowError(f"--alphas: {a:g} is out of range (must be >= 0 and <= 1)")
     pipe = GenerationPipeline(model, device=device)
+    for name in ("chroma_guidance", "texture_guidance"):
+        if opts.get(name) is not None and not pipe.controlled:
+            raise TatumFlowError(f"--{name.replace('_', '-')} needs a model with a control track "
+                                 "(e.g. --model control_tatum); this one has none")
     s = Sampling(temperature=opts["temperature"], top_k=opts["top_k"], top_p=opts["top_p"], min_p=opts["min_p"],
                  steps=opts["steps"], sampler=opts["sampler"], eta=opts["eta"], guidance=opts["guidance"],
                  use_cache=not opts["no_cache"], max_polyphony=opts["max_polyphony"],
