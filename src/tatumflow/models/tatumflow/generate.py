@@ -227,7 +227,8 @@ class GenerationPipeline:
         def told(c: dict) -> dict:
             if not parts:
                 return c
-            return {k: torch.cat([v] + [torch.zeros_like(v) if k == hide else v for hide, _ in parts]) for k, v in c.items()}
+            return {k: torch.cat([v] + [torch.zeros_like(v) if k == hide else v for hide, _ in parts])
+                    for k, v in c.items()}
 
         def guided(logits: torch.Tensor) -> torch.Tensor:
             out = logits[:1]
