@@ -2,15 +2,16 @@
 table of README "Control guidance"; tune on the val split, never on test).
 
     python benchmarks/control_guidance.py [--model control_tatum] [--modes style,edit,interp,improv] \\
-        [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.25,0.7] \\
-        [--data ../shared/data/pijama/index.csv] [--split val] [--out DIR]
+        [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.25,0.7,1] \\
+        [--seed 0] [--data ../shared/data/pijama/index.csv] [--split val] [--out DIR]
 
 ``--chroma`` / ``--texture``: the guidance every mode uses (default: each mode's own,
 ``generate.CONTROL_GUIDANCE``); ``--style-release``: how far style transfer lets go
 of the content's chroma at strength 1 (``generate.STYLE_RELEASE``);
-``--chord-weights``: a requested chord's root, seventh and fifth weights in its
-chroma (``controls.ROOT_WEIGHT``, ``SEVENTH_WEIGHT``, ``FIFTH_WEIGHT``). Runs the
-full card's style-transfer, edit-harmony (without the chord-tone bias),
+``--chord-weights``: a requested chord's root, seventh, fifth and (optional) third
+weights in its chroma (``controls.ROOT_WEIGHT``, ``SEVENTH_WEIGHT``, ``FIFTH_WEIGHT``,
+``THIRD_WEIGHT``). Runs the
+full card's style-transfer, edit-harmony (with ``--chord-bias`` nats of chord-tone bias, default none),
 interpolation and improvise passes on the album's slices (and the other pianists'
 pieces of the same split as contrast) and prints their numbers and targets.
 """
@@ -39,7 +40,9 @@ def main() -> None:
     ap.add_argument("--chroma", type=float)
     ap.add_argument("--texture", type=float)
     ap.add_argument("--style-release", type=float)
-    ap.add_argument("--chord-weights", help="root,seventh,fifth")
+    ap.add_argument("--chord-weights", help="root,seventh,fifth[,third]")
+    ap.add_argument("--chord-bias", type=float, default=0.0, help="edit-harmony's chord-tone bias (nats)")
+    ap.add_argument("--seed", type=int, default=0, help="the passes' base seed (the card's: 0)")
     ap.add_argument("--data", default="../shared/data/pijama/index.csv")
     ap.add_argument("--pianist", default="Art Tatum")
     ap.add_argument("--split", default="val")
@@ -49,7 +52,10 @@ def main() -> None:
     if args.style_release is not None:
         generate.STYLE_RELEASE = args.style_release
     if args.chord_weights:
-        controls.ROOT_WEIGHT, controls.SEVENTH_WEIGHT, controls.FIFTH_WEIGHT = map(float, args.chord_weights.split(","))
+        w = [float(x) for x in args.chord_weights.split(",")]
+        controls.ROOT_WEIGHT, controls.SEVENTH_WEIGHT, controls.FIFTH_WEIGHT = w[:3]
+        if len(w) > 3:
+            controls.THIRD_WEIGHT = w[3]
     modes = set(args.modes.split(","))
 
     t0 = time.perf_counter()
@@ -65,15 +71,16 @@ def main() -> None:
         card = S._Card(StyleJudge.load(DEFAULT_JUDGE), args.out or Path(tmp), print)
         r = {}
         if "style" in modes:
-            r["style_transfer"] = S.score_style_transfer(pipe, contents, styles, card)
+            r["style_transfer"] = S.score_style_transfer(pipe, contents, styles, card, seed=args.seed)
         if "edit" in modes:
             r["edit_harmony"] = S.score_edit_harmony(pipe, S._slices(d.target, b.seconds, b.harmony_prompts), card,
-                                                     chord_bias=0)
+                                                     chord_bias=args.chord_bias, seed=args.seed)
         if "interp" in modes:
-            r["interpolate"] = S.score_interpolate(pipe, list(zip(styles, contents))[: b.pairs], b.seconds, card)
+            r["interpolate"] = S.score_interpolate(pipe, list(zip(styles, contents))[: b.pairs], b.seconds, card,
+                                                   seed=args.seed)
         if "improv" in modes:
             r["improvise"] = S.score_improvise(pipe, S._slices(d.target, b.seconds, b.improv_prompts), b.variations,
-                                               card)
+                                               card, seed=args.seed)
     for t in S.check_targets(r):
         if t["met"] is not None:
             print(f"{t['key']:40s} {t['target']:>8s}  {json.dumps(t['value'])[:8]:>8s}  {'yes' if t['met'] else 'no'}")

@@ -7,7 +7,8 @@ off the music itself (so any piece, and any request, can be written as one):
   duration within the frame, by onset, as the harmony features and the
   scorecard weigh notes when they read a chord (:func:`tatumflow.features.chord_sequence`),
   scaled to unit length (zero for a silent frame); a requested chord is its
-  tones, the root weighted 1.5, a seventh 1.25, the fifth 0.7 (:data:`ROOT_WEIGHT`);
+  tones, the root weighted 1.5, the seventh 1.5, the third 1.25, the fifth 0.85
+  (:data:`ROOT_WEIGHT`);
 * **texture** — four numbers: density ``log(1 + onsets)``, register
   ``(mean pitch - 60) / 12``, loudness ``(mean velocity - 64) / 32`` and voicing
   ``log(notes per onset cluster)`` (onsets within 50 ms, as the scorecard's
@@ -89,16 +90,23 @@ def frame_table(ns: NoteSet, frame: float, n_frames: int) -> tuple[np.ndarray, n
 #: the mean chroma of the frames read as each quality in Art Tatum's train albums: 0.47 / 0.31.
 ROOT_WEIGHT = 1.5
 #: With chroma guidance (``generate.CONTROL_GUIDANCE``) the plan is followed closely enough
-#: that its balance shows: at equal weights the outputs read a requested 7 or maj7 as a
-#: plain triad half the time (val: root 0.88, root+quality 0.44). The seventh weighted 1.25
-#: and the fifth (which tells no quality) 0.7, at chroma guidance 3: 0.83 / 0.64.
-SEVENTH_WEIGHT = 1.25
-FIFTH_WEIGHT = 0.7
+#: that its balance shows. At equal weights the outputs read a requested 7 or maj7 as a
+#: plain triad half the time (val: root 0.88, root+quality 0.44); the seventh at 1.25 and the
+#: fifth (which tells no quality) at 0.7 gave 0.83 / 0.64, leaving two misreadings: a
+#: seventh chord heard as its triad, and root + seventh heard as the sus4 chord a fourth up
+#: (D-C-G read as Gsus4 under a requested Dm7). Weighting the quality tones (the third, a
+#: diminished fifth) 1.25, the seventh 1.5 and the fifth 0.85, at chroma guidance 3: 0.85 /
+#: 0.72 (mean of two seeds; ``benchmarks/control_guidance.py --chord-weights R,S,F,T``, the
+#: grid in README "Control guidance").
+SEVENTH_WEIGHT = 1.5
+FIFTH_WEIGHT = 0.85
+THIRD_WEIGHT = 1.25
 
 
 def chord_chroma(symbol: str) -> np.ndarray:
     """``"Dm7"`` -> the unit chroma of its tones (12,), the root weighted ``ROOT_WEIGHT``,
-    a seventh ``SEVENTH_WEIGHT``, the fifth ``FIFTH_WEIGHT``."""
+    a seventh ``SEVENTH_WEIGHT``, the fifth ``FIFTH_WEIGHT``, the third and a diminished
+    fifth ``THIRD_WEIGHT``, any other tone 1."""
     root, intervals = parse_chord(symbol)
     c = np.zeros(12)
     c[[(root + i) % 12 for i in intervals]] = 1.0
@@ -108,6 +116,8 @@ def chord_chroma(symbol: str) -> np.ndarray:
             c[(root + i) % 12] = SEVENTH_WEIGHT
         elif i % 12 == 7:
             c[(root + i) % 12] = FIFTH_WEIGHT
+        elif i % 12 in (3, 4, 6):
+            c[(root + i) % 12] = THIRD_WEIGHT
     return c / np.linalg.norm(c)
 
 
