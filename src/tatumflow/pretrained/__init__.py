@@ -27,7 +27,7 @@ def shipped_models() -> list[dict]:
 
 
 # The shipped model each family uses when none is named (``generate`` without --checkpoint):
-# for TatumFlow the control-track transformer, which meets 7 of the controls issue's 11 targets
+# for TatumFlow the control-track transformer, which meets 8 of the controls issue's 11 targets
 # on the Art Tatum val album to the latent TatumFlow's 3 (README, Shipped generators).
 DEFAULTS = {"tatumflow": "control_tatum", "music_rnn": "music_rnn_tatum"}
 # TatumFlow modes that the plain causal transformer plays as well with nothing to follow
