@@ -2,7 +2,7 @@
 table of README "Control guidance"; tune on the val split, never on test).
 
     python benchmarks/control_guidance.py [--model control_tatum] [--modes style,edit,interp,improv] \\
-        [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.25,0.7,1] \\
+        [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.5,0.85,1.25] \\
         [--seed 0] [--data ../shared/data/pijama/index.csv] [--split val] [--out DIR]
 
 ``--chroma`` / ``--texture``: the guidance every mode uses (default: each mode's own,
@@ -10,8 +10,9 @@ table of README "Control guidance"; tune on the val split, never on test).
 of the content's chroma at strength 1 (``generate.STYLE_RELEASE``);
 ``--chord-weights``: a requested chord's root, seventh, fifth and (optional) third
 weights in its chroma (``controls.ROOT_WEIGHT``, ``SEVENTH_WEIGHT``, ``FIFTH_WEIGHT``,
-``THIRD_WEIGHT``). Runs the
-full card's style-transfer, edit-harmony (with ``--chord-bias`` nats of chord-tone bias, default none),
+``THIRD_WEIGHT``); ``--chord-bias``: edit-harmony's chord-tone bias in nats (default
+none); ``--seed``: the passes' base seed (the card's is 0; other seeds show how far
+a number moves by chance). Runs the full card's style-transfer, edit-harmony,
 interpolation and improvise passes on the album's slices (and the other pianists'
 pieces of the same split as contrast) and prints their numbers and targets.
 """

@@ -40,6 +40,8 @@ def test_frames_are_read_as_the_scorecard_reads_music():
     k = f == 3
     assert tex[0, 3, 1] == pytest.approx((p.notes["pitch"][k].mean() - 60) / 12)  # register
     assert tex[0, 3, 2] == pytest.approx((p.notes["velocity"][k].mean() - 64) / 32)  # loudness
+    w = chord_chroma("Dm7")  # D F A C: root and seventh over the third, the third over the fifth
+    assert w[2] == w[0] > w[5] > w[9] > 0 and w[[1, 3, 4, 6, 7, 8, 10, 11]].max() == 0
     for symbol in ("Dm7", "G7", "Cmaj7", "Am7b5", "Bbmaj7"):
         c = chord_chroma(symbol)
         pcs = np.flatnonzero(c)

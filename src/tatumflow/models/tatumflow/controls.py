@@ -95,9 +95,9 @@ ROOT_WEIGHT = 1.5
 #: fifth (which tells no quality) at 0.7 gave 0.83 / 0.64, leaving two misreadings: a
 #: seventh chord heard as its triad, and root + seventh heard as the sus4 chord a fourth up
 #: (D-C-G read as Gsus4 under a requested Dm7). Weighting the quality tones (the third, a
-#: diminished fifth) 1.25, the seventh 1.5 and the fifth 0.85, at chroma guidance 3: 0.85 /
-#: 0.72 (mean of two seeds; ``benchmarks/control_guidance.py --chord-weights R,S,F,T``, the
-#: grid in README "Control guidance").
+#: diminished fifth) 1.25, the seventh 1.5 and the fifth 0.85, at chroma guidance 3: 0.84 /
+#: 0.71 and 0.85 / 0.72 (seeds 0 and 1; ``benchmarks/control_guidance.py --chord-weights
+#: R,S,F,T --seed K``, the grid in README "Control guidance").
 SEVENTH_WEIGHT = 1.5
 FIFTH_WEIGHT = 0.85
 THIRD_WEIGHT = 1.25
