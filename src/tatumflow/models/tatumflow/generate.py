@@ -46,7 +46,8 @@ from .model import DECODER_ONLY, PLAIN_MODES
 #: A model with a control track: each mode's (chroma, texture) guidance (``Sampling``), chosen
 #: on the Art Tatum val album (README, "Control guidance"). Guiding the chroma makes an edit
 #: follow the requested chords (root / root+quality accuracy 0.65 / 0.29 -> 0.83 / 0.64
-#: at 3, with ``controls.chord_chroma``'s weights) and keeps an improvisation in the
+#: at 3 with the chord weights of the time; 0.84 / 0.71 with ``controls.chord_chroma``'s
+#: present ones) and keeps an improvisation in the
 #: prompt's key (0.58 -> 0.73 at creativity 0.5; 0.65 with the texture guided too);
 #: guiding the texture moves an interpolation's P(target) with alpha (Spearman -0.15 -> 0.52); ...
 CONTROL_GUIDANCE = {"edit-harmony": (3.0, 1.0), "interpolate": (1.0, 2.0), "improvise": (2.0, 1.0)}
