@@ -72,7 +72,9 @@ class Budget:
     rerank: int              # continuation candidates per prompt for generate-then-judge (the first is the plain one)
 
 
-FULL = Budget(pieces=0, prompts_per_piece=3, seconds=20.0, unconditional=16, contents=8, harmony_prompts=8,
+# 24 style-transfer sources: with 8, one sample each, whether P(target) rose at every strength
+# flipped from seed to seed on the val album (README, Control guidance).
+FULL = Budget(pieces=0, prompts_per_piece=3, seconds=20.0, unconditional=16, contents=24, harmony_prompts=8,
               pairs=4, improv_prompts=4, variations=3, rerank=4)
 QUICK = Budget(pieces=2, prompts_per_piece=2, seconds=10.0, unconditional=3, contents=2, harmony_prompts=1,
                pairs=1, improv_prompts=1, variations=2, rerank=2)
