@@ -3,7 +3,8 @@ table of README "Control guidance"; tune on the val split, never on test).
 
     python benchmarks/control_guidance.py [--model control_tatum] [--modes style,edit,interp,improv] \\
         [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.5,0.85,1.25] \\
-        [--seed 0] [--data ../shared/data/pijama/index.csv] [--split val] [--out DIR]
+        [--seed 0] [--same-pianist] [--interp-hold K] [--data ../shared/data/pijama/index.csv] \
+        [--split val] [--out DIR]
 
 ``--chroma`` / ``--texture``: the guidance every mode uses (default: each mode's own,
 ``generate.CONTROL_GUIDANCE``); ``--style-release``: how far style transfer lets go
@@ -12,7 +13,10 @@ of the content's chroma at strength 1 (``generate.STYLE_RELEASE``);
 weights in its chroma (``controls.ROOT_WEIGHT``, ``SEVENTH_WEIGHT``, ``FIFTH_WEIGHT``,
 ``THIRD_WEIGHT``); ``--chord-bias``: edit-harmony's chord-tone bias in nats (default
 none); ``--seed``: the passes' base seed (the card's is 0; other seeds show how far
-a number moves by chance). Runs the full card's style-transfer, edit-harmony,
+a number moves by chance); ``--same-pianist``: interpolate between two of the album's
+own pieces (a control: P(target) should not fall with alpha); ``--interp-hold K``:
+interpolation's chroma and texture guidance ``1 + K * alpha`` (a variant tried and not
+kept: README "Control guidance"). Runs the full card's style-transfer, edit-harmony,
 interpolation and improvise passes on the album's slices (and the other pianists'
 pieces of the same split as contrast) and prints their numbers and targets.
 """
@@ -44,6 +48,9 @@ def main() -> None:
     ap.add_argument("--chord-weights", help="root,seventh,fifth[,third]")
     ap.add_argument("--chord-bias", type=float, default=0.0, help="edit-harmony's chord-tone bias (nats)")
     ap.add_argument("--seed", type=int, default=0, help="the passes' base seed (the card's: 0)")
+    ap.add_argument("--same-pianist", action="store_true",
+                    help="interpolate between two of the target pianist's pieces (a control)")
+    ap.add_argument("--interp-hold", type=float, help="interpolation guidance 1 + K * alpha on both parts")
     ap.add_argument("--data", default="../shared/data/pijama/index.csv")
     ap.add_argument("--pianist", default="Art Tatum")
     ap.add_argument("--split", default="val")
@@ -68,6 +75,14 @@ def main() -> None:
     pipe.sampling = replace(pipe.sampling, chroma_guidance=args.chroma, texture_guidance=args.texture)
     contents = S._slices(d.contrast, b.seconds, b.contents)
     styles = S._slices(d.target, S.NEXT_SECONDS, b.contents)
+    if args.interp_hold is not None:
+        k = args.interp_hold
+
+        def held(a, other, alphas, seconds, *, seed=0, sampling=None):
+            pa, pb = pipe.plan_of(a, seconds), pipe.plan_of(other, seconds)
+            return [pipe.write_plan(controls.blend(pa, pb, al), seconds, seed=seed, sampling=pipe.sampling,
+                                    guidance=(1.0 + k * al, 1.0 + k * al)) for al in alphas]
+        pipe.interpolate = held
     with tempfile.TemporaryDirectory() as tmp:
         card = S._Card(StyleJudge.load(DEFAULT_JUDGE), args.out or Path(tmp), print)
         r = {}
@@ -77,7 +92,8 @@ def main() -> None:
             r["edit_harmony"] = S.score_edit_harmony(pipe, S._slices(d.target, b.seconds, b.harmony_prompts), card,
                                                      chord_bias=args.chord_bias, seed=args.seed)
         if "interp" in modes:
-            r["interpolate"] = S.score_interpolate(pipe, list(zip(styles, contents))[: b.pairs], b.seconds, card,
+            others = S._slices(d.target, S.NEXT_SECONDS, b.pairs + 1)[1:] if args.same_pianist else contents
+            r["interpolate"] = S.score_interpolate(pipe, list(zip(styles, others))[: b.pairs], b.seconds, card,
                                                    seed=args.seed)
         if "improv" in modes:
             r["improvise"] = S.score_improvise(pipe, S._slices(d.target, b.seconds, b.improv_prompts), b.variations,
