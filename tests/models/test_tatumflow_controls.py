@@ -149,3 +149,28 @@ def test_control_track_style_transfer_lets_go_of_the_content_with_strength(track
     kept = [cos(0.0, seed) for seed in (0, 1, 2)]
     free = [cos(1.0, seed) for seed in (0, 1, 2)]
     assert np.mean(kept) - np.mean(free) > 2 * np.std(kept) + 0.05, (kept, free)
+
+
+def test_control_track_style_plan_moves_each_frame_to_the_styles_texture(track, pieces):
+    """Style transfer's plan keeps the content's chroma and silent frames and moves
+    each sounding frame's texture ``strength`` of the way to the style's mean: at 1
+    every such frame asks for the style's texture."""
+    high, low = pieces
+    own, style = track.plan_of(high), track.plan_of(low).mean_texture()
+    live = own.texture[:, 0] > 0
+    for strength in (0.0, 0.5, 1.0):
+        plan = track.style_plan(high, low, strength)
+        np.testing.assert_allclose(plan.chroma, own.chroma)
+        np.testing.assert_allclose(plan.texture[~live], own.texture[~live])
+        np.testing.assert_allclose(plan.texture[live], (1 - strength) * own.texture[live] + strength * style)
+
+
+def test_control_track_style_transfer_takes_the_styles_register(track, pieces):
+    """At strength 1 the high piece re-styled after the low one sits in the low
+    piece's register on every seed (this micro decoder, told the high piece's own
+    plan, still drops to the bass on some seeds: strength 0 is only lower on average)."""
+    high, low = pieces
+    kept = [register(track.style_transfer(high, low, 0.0, seed=seed).performance) for seed in range(4)]
+    moved = [register(track.style_transfer(high, low, 1.0, seed=seed).performance) for seed in range(4)]
+    assert all(abs(m - register(low)) < 3.0 for m in moved), (moved, register(low))
+    assert np.mean(kept) - np.mean(moved) > 5.0, (kept, moved)
