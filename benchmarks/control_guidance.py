@@ -3,7 +3,7 @@ table of README "Control guidance"; tune on the val split, never on test).
 
     python benchmarks/control_guidance.py [--model control_tatum] [--modes style,edit,interp,improv] \\
         [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.5,0.85,1.25] \\
-        [--seed 0] [--same-pianist] [--interp-hold K] [--data ../shared/data/pijama/index.csv] \
+        [--seed 0] [--same-pianist] [--interp-hold K] [--data ../shared/data/pijama/index.csv] \\
         [--split val] [--out DIR]
 
 ``--chroma`` / ``--texture``: the guidance every mode uses (default: each mode's own,
