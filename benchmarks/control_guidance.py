@@ -75,13 +75,12 @@ def main() -> None:
     pipe.sampling = replace(pipe.sampling, chroma_guidance=args.chroma, texture_guidance=args.texture)
     contents = S._slices(d.contrast, b.seconds, b.contents)
     styles = S._slices(d.target, S.NEXT_SECONDS, b.contents)
-    if args.interp_hold is not None:
-        k = args.interp_hold
+    if args.interp_hold is not None:  # each alpha its own guidance: one interpolate call per alpha
+        k, interpolate = args.interp_hold, pipe.interpolate
 
         def held(a, other, alphas, seconds, *, seed=0, sampling=None):
-            pa, pb = pipe.plan_of(a, seconds), pipe.plan_of(other, seconds)
-            return [pipe.write_plan(controls.blend(pa, pb, al), seconds, seed=seed, sampling=pipe.sampling,
-                                    guidance=(1.0 + k * al, 1.0 + k * al)) for al in alphas]
+            return [interpolate(a, other, [al], seconds, seed=seed, sampling=replace(
+                pipe.sampling, chroma_guidance=1.0 + k * al, texture_guidance=1.0 + k * al))[0] for al in alphas]
         pipe.interpolate = held
     with tempfile.TemporaryDirectory() as tmp:
         card = S._Card(StyleJudge.load(DEFAULT_JUDGE), args.out or Path(tmp), print)

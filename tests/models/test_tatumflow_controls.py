@@ -168,7 +168,7 @@ def test_control_track_style_plan_moves_each_frame_to_the_styles_texture(track, 
 def test_control_track_style_transfer_takes_the_styles_register(track, pieces):
     """At strength 1 the high piece re-styled after the low one sits in the low
     piece's register on every seed (this micro decoder, told the high piece's own
-    plan, still drops to the bass on some seeds: strength 0 is only lower on average)."""
+    plan, still drops to the bass on some seeds: strength 0 is only higher on average)."""
     high, low = pieces
     kept = [register(track.style_transfer(high, low, 0.0, seed=seed).performance) for seed in range(4)]
     moved = [register(track.style_transfer(high, low, 1.0, seed=seed).performance) for seed in range(4)]
