@@ -28,6 +28,7 @@ CARD_KEYS = ("continuation.mean_oa", "continuation.p_target", "continuation.bits
              "continuation.density_ratio_tail", "continuation.longest_note", "continuation.rerank_n",
              "continuation.rerank_p_target", "continuation.rerank_mean_oa", "unconditional.p_target", "style_transfer.p_target_by_strength",
              "edit_harmony.root_accuracy", "edit_harmony.chord_accuracy", "interpolate.monotonicity",
+             "interpolate.monotonicity_ci95",
              "improvise.distance_by_creativity")
 
 

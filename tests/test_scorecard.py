@@ -52,13 +52,16 @@ def test_quick_scorecard_writes_every_mode(data, tmp_path, capsys):
         "unconditional": ["mean_oa", "p_target", "diversity"],
         "style_transfer": ["p_target_source", "p_target_by_strength", "chroma_by_strength"],
         "edit_harmony": ["root_accuracy", "chord_accuracy", "root_accuracy_source", "rhythm_correlation"],
-        "interpolate": ["monotonicity", "endpoints_closer_to_own_source", "p_target_by_alpha"],
+        "interpolate": ["monotonicity", "endpoints_closer_to_own_source", "p_target_by_alpha", "monotonicity_ci95",
+                        "p_target_mean_curve_spearman"],
         "improvise": ["distance_by_creativity", "diversity_by_creativity", "key_correlation_by_creativity"],
     }.items():
         assert set(keys) <= set(m[mode]), (mode, sorted(m[mode]))
     assert list(m["style_transfer"]["p_target_by_strength"]) == ["0.25", "0.5", "0.75", "1"]
     assert list(m["improvise"]["distance_by_creativity"]) == ["0", "0.5", "1"]
     assert set(m["interpolate"]["monotonicity"]) == {"p_target", "density", "voicing_size", "register", "texture_mean"}
+    for k, (lo, hi) in m["interpolate"]["monotonicity_ci95"].items():  # one pair: the interval is the value
+        assert lo == pytest.approx(m["interpolate"]["monotonicity"][k]) == hi
     assert card["steps"] == 4 and card["guidance"] == 1.5 and m["continuation"]["prompts"] == 4 and m["continuation"]["grammar_errors"] == 0
     assert 0 < m["continuation"]["bits_per_note"] < 60
     # generate-then-judge: the judge's favourite of 2 candidates per prompt scores at least the plain P(target)
