@@ -62,6 +62,8 @@ def test_quick_scorecard_writes_every_mode(data, tmp_path, capsys):
     assert set(m["interpolate"]["monotonicity"]) == {"p_target", "density", "voicing_size", "register", "texture_mean"}
     for k, (lo, hi) in m["interpolate"]["monotonicity_ci95"].items():  # one pair: the interval is the value
         assert lo == pytest.approx(m["interpolate"]["monotonicity"][k]) == hi
+    # one pair: its P curve is the mean curve
+    assert m["interpolate"]["p_target_mean_curve_spearman"] == pytest.approx(m["interpolate"]["monotonicity"]["p_target"])
     assert card["steps"] == 4 and card["guidance"] == 1.5 and m["continuation"]["prompts"] == 4 and m["continuation"]["grammar_errors"] == 0
     assert 0 < m["continuation"]["bits_per_note"] < 60
     # generate-then-judge: the judge's favourite of 2 candidates per prompt scores at least the plain P(target)
