@@ -3,13 +3,16 @@
     python scripts/make_control_fixture.py tests/fixtures/tatumflow_controls [--steps 1500]
     python scripts/make_control_fixture.py tests/fixtures/tatumflow_control_track \
         --config configs/tatumflow_micro_control_track.yaml
+    python scripts/make_control_fixture.py tests/fixtures/tatumflow_pianist_control \
+        --config configs/tatumflow_micro_pianist_control.yaml
 
 The corpus makes every control's effect easy to see, so a test can tell a
 control that works from one that does not (tests/models/test_tatumflow_controls.py):
 
 * two "pianists": *high* (eighth notes in the treble, loud, short) and *low*
   (quarter notes in the bass, soft, long): style transfer and interpolation
-  should move register, density and loudness;
+  should move register, density and loudness, and so should the pianist
+  control (the index's ``pianist`` column);
 * every piece follows a random chord progression (a chord per 2 s, maj7 / m7 /
   7 on a random root), the notes drawn from the chord's tones: edit-harmony
   should move the heard chords toward the requested ones.

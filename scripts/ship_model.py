@@ -102,6 +102,8 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--phase", type=Path, action="append", default=[], help="each training phase's run folder")
+    ap.add_argument("--phases-from", type=Path, help="a shipped model's card.json whose training phases come first "
+                                                     "(the model this one was fine-tuned from)")
     ap.add_argument("--summary", required=True)
     ap.add_argument("--scorecard", type=Path, help="the model's scorecard.json (the held-out test album)")
     ap.add_argument("--val-scorecard", type=Path, help="its scorecard on the validation album (what selected it)")
@@ -115,6 +117,10 @@ def main() -> None:
     family = FAMILIES[state["family"]]
     weights = {k: v.half() if v.is_floating_point() else v for k, v in plain_state(model, family).items()}
     phases = [phase_record(p) for p in args.phase]
+    if args.phases_from:  # the earlier phases as that model's card recorded them (with their data)
+        before = json.loads(args.phases_from.read_text())
+        earlier = [dict(ph, data=d) for ph, d in zip(before["training"]["phases"], before["data"])]
+        phases = earlier + phases
     out = args.out or SHIPPED / args.name
     save_checkpoint(out, model_state=weights, state={**model_state(model), "schema": state.get("schema", 2),
                                                      "run_info": {"shipped": args.name}},

@@ -9,7 +9,7 @@
 #   bash scripts/train_shipped.sh [DATA_INDEX] [RUN_FOLDER]
 #
 # DATA_INDEX defaults to ../shared/data/pijama/index.csv, RUN_FOLDER to runs/shipped.
-# One CPU thread per run (OMP_NUM_THREADS=1); about 4 h 20 min of one core (training 180 min, scorecards 85) on the
+# One CPU thread per run (OMP_NUM_THREADS=1); about 4 h 50 min of one core (training 210 min, scorecards 85) on the
 # 2-core machine the shipped models were trained on (the TatumFlow phases stop by
 # wall time, so the step counts, recorded in the cards, depend on the hardware).
 # Every phase resumes where it stopped: rerun the script after an interruption.
@@ -54,6 +54,11 @@ C1="$R/control_pijama"
 C2="$R/control_tatum"
 [ -f "$C2/sessions.json" ] || $TF train --resume --config configs/tatumflow_tiny_control_tatum.yaml --data "$R/stores/tatum" \
   --out "$C2" finetune.base="$C1/best" train.max_seconds=600
+# ... then the pianist control: 1800 s on the whole PiJAMA train split, half the windows Art Tatum's,
+# each told who plays (Art Tatum or another pianist), so interpolation can move from one to the other.
+C3="$R/control_pianist"
+[ -f "$C3/sessions.json" ] || $TF train --resume --config configs/tatumflow_tiny_control_pianist.yaml --data "$R/stores/pijama" \
+  --out "$C3" finetune.base="$C2/best" train.max_seconds=1800
 
 # --- Music RNN (option C + velocity + categorical time heads, 0.1M parameters) ---------
 M1="$R/music_rnn_pijama"
@@ -72,7 +77,7 @@ for split in val test; do
     --out "$R/card_music_rnn_$split"
   [ -f "$R/card_transformer_$split/scorecard.json" ] || $TF scorecard --checkpoint "$P2/best" "${CARD[@]}" \
     --out "$R/card_transformer_$split"
-  [ -f "$R/card_control_$split/scorecard.json" ] || $TF scorecard --checkpoint "$C2/best" "${CARD[@]}" \
+  [ -f "$R/card_control_$split/scorecard.json" ] || $TF scorecard --checkpoint "$C3/best" "${CARD[@]}" \
     --out "$R/card_control_$split"
 done
 $PY scripts/ship_model.py --name tatumflow_tatum --checkpoint "$T2/best" --phase "$T1" --phase "$T2" \
@@ -84,6 +89,6 @@ $PY scripts/ship_model.py --name music_rnn_tatum --checkpoint "$M2/best" --phase
 $PY scripts/ship_model.py --name transformer_tatum --checkpoint "$P2/best" --phase "$P1" --phase "$P2" \
   --scorecard "$R/card_transformer_test/scorecard.json" --val-scorecard "$R/card_transformer_val/scorecard.json" \
   --summary "Plain causal transformer (2M; TatumFlow's decoder without latents, style or theory): PiJAMA train split, then Art Tatum (full fine-tune); continuation and unconditional"
-$PY scripts/ship_model.py --name control_tatum --checkpoint "$C2/best" --phase "$P1" --phase "$C1" --phase "$C2" \
+$PY scripts/ship_model.py --name control_tatum --checkpoint "$C3/best" --phase "$P1" --phase "$C1" --phase "$C2" --phase "$C3" \
   --scorecard "$R/card_control_test/scorecard.json" --val-scorecard "$R/card_control_val/scorecard.json" \
   --summary "Control-track transformer (2M; the plain transformer told each second's chroma and texture): PiJAMA train split, then Art Tatum (full fine-tune); every mode, the transforming ones through a control plan"

@@ -76,15 +76,17 @@ def tune(seed: int, bars: int = 8) -> Performance:
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Path:
-    """A token store of 24 random piano pieces (train 18, val 4, test 2)."""
+    """A token store of 24 random piano pieces (train 18, val 4, test 2), every third
+    by "Art Tatum" (the pianist control's presets), the rest by "Someone"."""
     from tatumflow import write_midi
     from tatumflow.data import prepare_store
 
     d = tmp_path_factory.mktemp("store")
-    rows = ["path,split"]
+    rows = ["path,pianist,split"]
     for i in range(24):
         write_midi(random_performance(np.random.default_rng(i), 200, pedal=False), d / "midi" / f"{i}.mid")
-        rows.append(f"midi/{i}.mid,{'train' if i < 18 else 'val' if i < 22 else 'test'}")
+        who = "Art Tatum" if i % 3 == 0 else "Someone"
+        rows.append(f"midi/{i}.mid,{who},{'train' if i < 18 else 'val' if i < 22 else 'test'}")
     (d / "index.csv").write_text("\n".join(rows) + "\n")
     prepare_store(d / "index.csv", d / "store", workers=1, progress=False)
     return d / "store"

@@ -175,6 +175,8 @@ CASES = {
         ("generate --checkpoint {tf} --out {out}.mid --chroma-guidance -1", "argument --chroma-guidance: -1 is out of range"),
         ("generate --checkpoint {tf} --out {out}.mid --texture-guidance nan", "argument --texture-guidance: 'nan'"),
         ("generate --checkpoint {tf} --out {out}.mid --chroma-guidance 2", "needs a model with a control track"),
+        ("generate --checkpoint {tf} --out {out}.mid --pianist-guidance -1", "argument --pianist-guidance: -1 is out"),
+        ("generate --checkpoint {tf} --out {out}.mid --pianist 'Art Tatum'", "needs a model with the pianist control"),
         ("generate --checkpoint {tf} --out {out}.mid --steps 0", "argument --steps: 0 is out of range"),
         ("generate --checkpoint {tf} --out {out}.mid --style {dir}", "argument --style: {dir}: is a folder"),
         ("generate --checkpoint {tf} --out {out}.mid --mode edit-harmony --prompt {midi} --chords 'Dm7 Xq7'",

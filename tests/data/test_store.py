@@ -107,6 +107,31 @@ def test_csv_index_with_splits(tmp_path):
     assert store.indices("test").tolist() == [3]
 
 
+def test_dataset_labels_windows_by_a_metadata_column_and_draws_a_share(tmp_path):
+    """``labels`` gives each window its file's class (listed value, any other, none);
+    ``label_share`` draws that share of windows from the listed files."""
+    folder = tmp_path / "data"
+    who = ["A", "B", "C", "", "B", "C"]
+    for i in range(len(who)):
+        write_midi(random_performance(np.random.default_rng(i), 80), folder / f"{i}.midi")
+    (folder / "index.csv").write_text("path,pianist,split\n" + "".join(f"{i}.midi,{w},train\n" for i, w in enumerate(who)))
+    prepare_store(folder / "index.csv", tmp_path / "s", workers=1, progress=False)
+    plain = TokenWindowDataset(tmp_path / "s", split="train", seq_len=32, samples_per_epoch=400)
+    assert "pianist" not in plain[0]
+    ds = TokenWindowDataset(tmp_path / "s", split="train", seq_len=32, samples_per_epoch=400, labels=["A"])
+    assert torch.equal(ds[5]["input_ids"], plain[5]["input_ids"])  # labels change no window
+    want = {"A": 0, "B": 1, "C": 1, "": -1}
+    for i in range(40):
+        k, _ = ds._window(i)
+        assert int(ds[i]["pianist"]) == want[who[int(ds.indices[k])]]
+    share = TokenWindowDataset(tmp_path / "s", split="train", seq_len=32, samples_per_epoch=400, labels=["A"],
+                               label_share=0.5)
+    got = np.array([int(share[i]["pianist"]) for i in range(400)])
+    assert 0.4 < (got == 0).mean() < 0.6 and (got == 1).any() and (got == -1).any()
+    with pytest.raises(ValueError, match="label_share"):
+        TokenWindowDataset(tmp_path / "s", split="train", seq_len=32, labels=["A"], label_share=1.5)
+
+
 def test_dataset_windows_are_deterministic_and_split_aware(midi_folder, tmp_path):
     prepare_store(midi_folder, tmp_path / "s", workers=1, progress=False)
     ds = TokenWindowDataset(tmp_path / "s", split=None, seq_len=64, seed=3)

@@ -125,3 +125,49 @@ def test_a_control_track_run_starts_from_a_plain_decoder(tmp_path):
     assert not m.chroma_out.weight.any() and not m.chroma_in.weight.any()
     with pytest.raises(ConfigError, match="not this run's model"):
         _prepare_finetune(_model(d_model=64), {"base": str(ck)})
+
+
+def test_the_pianist_control_is_told_per_window_starts_silent_and_is_hidden_at_random():
+    """A window's pianist (a class: a named pianist, any other, or unknown) reaches
+    every token; zero-initialised, it changes nothing until trained; training hides
+    it per sample, never within one."""
+    m = _model(pianists=("A",)).eval()
+    ids = torch.tensor([GenerationPipeline(m).tokens(_perf(2, 60, 8.0))[:64]] * 3)
+    c = {**m.controls_of(ids), **m.pianist_controls(torch.tensor([0, 1, -1]), ids.shape[1])}
+    assert c["pianist"].shape == (3, 64, 2) and c["pianist"][0, :, 0].all() and c["pianist"][1, :, 1].all()
+    assert c["pianist_known"][:2].all() and not c["pianist_known"][2].any()
+    plain = m.decode_logits(ids, None, None, controls=m.controls_of(ids))
+    assert torch.allclose(plain, m.decode_logits(ids, None, None, controls=c))
+    torch.nn.init.normal_(m.pianist_out.weight, std=0.1)
+    told = m.decode_logits(ids, None, None, controls=c)
+    assert not torch.allclose(told[0], told[1])  # A and another pianist differ
+    assert torch.allclose(told[2], plain[2])  # unknown: the pianist's logit path is silent
+    m.train()
+    big = m.pianist_controls(torch.zeros(64, dtype=torch.long), 10)
+    dropped = m._drop_controls({**big, "frame": torch.zeros(64, 10, dtype=torch.long),
+                                **{k: torch.ones(64, 10, dtype=torch.bool) for k in ("chroma_known", "texture_known")}})
+    rows = dropped["pianist_known"]
+    assert (rows == rows[:, :1]).all() and 0 < int(rows[:, 0].sum()) < 64
+    with pytest.raises(TatumFlowError, match="control_track"):
+        TatumFlowConfig(**{**PRESETS["tiny"], "decoder_only": True, "pianists": ("A",)})
+    with pytest.raises(TatumFlowError, match="twice"):
+        _model(pianists=("A", "A"))
+
+
+def test_plans_carry_and_blend_the_pianist():
+    m = _model(pianists=("A", "B"))
+    pipe = GenerationPipeline(m)
+    assert pipe.pianist == "A"
+    assert pipe.pianist_weights("B").tolist() == [0, 1, 0] and pipe.pianist_weights("Z").tolist() == [0, 0, 1]
+    a, b = pipe.plan_of(_perf(3)), pipe.plan_of(_perf(4))
+    a.pianist, b.pianist = pipe.pianist_weights("A"), pipe.pianist_weights(None)
+    h = blend(a, b, 0.25)
+    assert np.allclose(h.pianist, [0.75, 0, 0.25]) and np.allclose(h.copy().pianist, h.pianist)
+    told = ControlPlan.empty(1.0, h.pianist).at([0.0, 30.0])
+    assert told["pianist_known"].all() and np.allclose(told["pianist"], h.pianist)
+    assert not told["chroma_known"].any() and not told["texture_known"].any()
+    assert "pianist" not in ControlPlan.of(_perf(3), 1.0).at([0.0])  # not told: no pianist
+    with pytest.raises(TatumFlowError, match="no pianist control"):
+        GenerationPipeline(_model()).pianist_weights("A")
+    with pytest.raises(TatumFlowError, match="two names"):
+        pipe.interpolate(_perf(3), _perf(4), (0.0, 1.0), 2.0, pianists=("A",))

@@ -5,9 +5,10 @@ synthetic two-style corpus by ``scripts/make_control_fixture.py``: *high*
 pieces play eighth notes in the treble, *low* ones quarter notes in the bass,
 both over random chord progressions) and ``tests/fixtures/tatumflow_control_track``
 (a micro decoder with the control track, trained by the same script on the
-same corpus with ``configs/tatumflow_micro_control_track.yaml``). A control that stops reaching the music
-(the decoder ignoring the style or the theory, a mode dropping its condition)
-fails these tests; determinism and grammar are tested elsewhere."""
+same corpus with ``configs/tatumflow_micro_control_track.yaml``; ``tatumflow_pianist_control``
+with ``configs/tatumflow_micro_pianist_control.yaml``, also told each piece's pianist). A control
+that stops reaching the music (the decoder ignoring the style or the theory, a mode dropping its
+condition) fails these tests; determinism and grammar are tested elsewhere."""
 
 import sys
 from pathlib import Path
@@ -174,3 +175,34 @@ def test_control_track_style_transfer_takes_the_styles_register(track, pieces):
     moved = [register(track.style_transfer(high, low, 1.0, seed=seed).performance) for seed in range(4)]
     assert all(abs(m - register(low)) < 3.0 for m in moved), (moved, register(low))
     assert np.mean(kept) - np.mean(moved) > 5.0, (kept, moved)
+
+
+@pytest.fixture(scope="module")
+def pianist():
+    return GenerationPipeline(load_model(ROOT / "tests" / "fixtures" / "tatumflow_pianist_control")[0])
+
+
+def test_the_pianist_control_plays_as_the_pianist_told(pianist):
+    """Told nothing but who plays, the pianist-controlled decoder plays the treble
+    as *high* and the bass as another pianist (*low*, its only other) on every seed."""
+    assert pianist.model.config.pianists == ("high",) and pianist.pianist == "high"
+    as_high = [register(pianist.unconditional(8.0, seed=s).performance) for s in range(3)]
+    pianist.pianist = "someone else"  # any name the model does not know: another pianist
+    try:
+        as_other = [register(pianist.unconditional(8.0, seed=s).performance) for s in range(3)]
+    finally:
+        pianist.pianist = "high"
+    assert min(as_high) > max(as_other) + 12.0, (as_high, as_other)
+
+
+def test_interpolation_moves_from_one_pianist_to_the_other(pianist, pieces):
+    """Interpolating a piece with itself leaves only the pianist to move: from the
+    model's pianist (*high*) at alpha 0 to another (*low*) at 1 the register falls."""
+    high, _ = pieces
+    ends = [[register(r.performance) for r in pianist.interpolate(high, high, (0.0, 1.0), 8.0, seed=s)]
+            for s in range(3)]
+    drop = np.mean([a - b for a, b in ends])
+    assert drop > 3.0, ends
+    same = [[register(r.performance) for r in pianist.interpolate(high, high, (0.0, 1.0), 8.0, seed=s,
+                                                                  pianists=("high", "high"))] for s in range(3)]
+    assert np.allclose([a for a, _ in same], [b for _, b in same])  # one pianist: alpha changes nothing

@@ -34,6 +34,12 @@ def add_generate_options(g) -> None:
                         ">1 more; default: the mode's own)")
     g.add_argument("--texture-guidance", type=arg_number(float, low=0),
                    help="... and its texture (density, register, loudness, voicing size)")
+    g.add_argument("--pianist-guidance", type=arg_number(float, low=0),
+                   help="... and who plays (a model with the pianist control)")
+    g.add_argument("--pianist", help="a model with the pianist control: who plays, one of its pianists or any other "
+                                     "name for another pianist (default: its first; interpolate: who plays --prompt)")
+    g.add_argument("--style-pianist", help="interpolate, a model with the pianist control: who plays --style "
+                                           "(default: another pianist)")
     g.add_argument("--max-note-seconds", type=arg_number(float, low=0, low_open=True), default=Sampling.max_note_seconds,
                    help="release any note held this long (default 8 s, longer than any note in Art Tatum's albums)")
 
@@ -60,15 +66,23 @@ def generate_command(model, opts: dict, *, device="cpu", echo=print) -> list[Pat
         if opts.get(name) is not None and not pipe.controlled:
             raise TatumFlowError(f"--{name.replace('_', '-')} needs a model with a control track "
                                  "(e.g. --model control_tatum); this one has none")
+    for name in ("pianist", "style_pianist", "pianist_guidance"):
+        if opts.get(name) is not None and not pipe.pianists:
+            raise TatumFlowError(f"--{name.replace('_', '-')} needs a model with the pianist control "
+                                 "(e.g. --model control_tatum); this one has none")
+    if opts.get("pianist") is not None:
+        pipe.pianist = opts["pianist"]
     s = Sampling(temperature=opts["temperature"], top_k=opts["top_k"], top_p=opts["top_p"], min_p=opts["min_p"],
                  steps=opts["steps"], sampler=opts["sampler"], eta=opts["eta"], guidance=opts["guidance"],
                  use_cache=not opts["no_cache"], max_polyphony=opts["max_polyphony"],
                  max_note_seconds=opts["max_note_seconds"], chord_bias=opts["chord_bias"],
-                 chroma_guidance=opts["chroma_guidance"], texture_guidance=opts["texture_guidance"])
+                 chroma_guidance=opts["chroma_guidance"], texture_guidance=opts["texture_guidance"],
+                 pianist_guidance=opts.get("pianist_guidance"))
     mode = opts["mode"] or "continuation"
     inputs = Inputs(prompt=load(opts["prompt"]), style=load(opts["style"]), seconds=opts["seconds"],
                     chords=opts["chords"], strength=opts["strength"], creativity=opts["creativity"],
-                    variations=opts["variations"], alphas=alphas, seed=opts["seed"])
+                    variations=opts["variations"], alphas=alphas, seed=opts["seed"],
+                    style_pianist=opts.get("style_pianist"))
     n = opts.get("rerank") or 1
     if n > 1:  # generate-then-judge: N candidates, the scorer's favourite kept
         from dataclasses import replace

@@ -14,6 +14,9 @@ off the music itself (so any piece, and any request, can be written as one):
   ``log(notes per onset cluster)`` (onsets within 50 ms, as the scorecard's
   voicing size).
 
+A model with the pianist control is also told who plays: weights over the pianists it
+knows and "another pianist" (a blend of two pianists is a blend of their weights).
+
 Either may be unknown (not given: the decoder chooses). Each token is told the
 controls of the frame its music has reached (the time after the token), so a
 frame's description is known before its notes are written. In training the
@@ -125,13 +128,15 @@ def chord_chroma(symbol: str) -> np.ndarray:
 class ControlPlan:
     """A plan over frames of ``frame`` seconds from the music's time 0: the chroma
     (F, 12) and the texture (F, 4), each with a known flag per frame. Frames past
-    the plan are unknown."""
+    the plan are unknown. ``pianist``: who plays it throughout, as weights over a
+    pianist-controlled model's classes (None: not told)."""
 
     frame: float
     chroma: np.ndarray
     chroma_known: np.ndarray
     texture: np.ndarray
     texture_known: np.ndarray
+    pianist: Optional[np.ndarray] = None
 
     @property
     def n_frames(self) -> int:
@@ -144,9 +149,15 @@ class ControlPlan:
         chroma, tex = frame_table(noteset_from_performances([perf]), frame, n)
         return cls(frame, chroma[0], np.ones(n, bool), tex[0], np.ones(n, bool))
 
+    @classmethod
+    def empty(cls, frame: float, pianist: Optional[np.ndarray] = None) -> "ControlPlan":
+        """No frame known (the decoder chooses everything), only, if given, the pianist."""
+        return cls(frame, np.zeros((0, 12)), np.zeros(0, bool), np.zeros((0, len(TEXTURE))), np.zeros(0, bool),
+                   pianist)
+
     def copy(self) -> "ControlPlan":
         return ControlPlan(self.frame, self.chroma.copy(), self.chroma_known.copy(), self.texture.copy(),
-                           self.texture_known.copy())
+                           self.texture_known.copy(), None if self.pianist is None else self.pianist.copy())
 
     def with_chords(self, symbols: Sequence[str], duration: float) -> "ControlPlan":
         """The plan with each frame's harmony replaced by the chord ``symbols`` asks
@@ -167,7 +178,8 @@ class ControlPlan:
 
     def at(self, seconds) -> dict:
         """The controls at each time: ``chroma`` (n, 12), ``chroma_known`` (n,),
-        ``texture`` (n, 4), ``texture_known`` (n,)."""
+        ``texture`` (n, 4), ``texture_known`` (n,); with a pianist, ``pianist`` (n,
+        classes) and ``pianist_known`` (n,)."""
         f = np.floor(np.asarray(seconds, float) / self.frame + 1e-9).astype(np.int64)
         inside = (f >= 0) & (f < self.n_frames)
         fi = np.where(inside, f, 0)
@@ -179,12 +191,16 @@ class ControlPlan:
             if self.n_frames:
                 x[inside], k[inside] = a[fi[inside]], known[fi[inside]]
             out[name], out[name + "_known"] = x, k
+        if self.pianist is not None:
+            out["pianist"] = np.broadcast_to(self.pianist, (len(f), len(self.pianist))).copy()
+            out["pianist_known"] = np.ones(len(f), bool)
         return out
 
 
 def blend(a: ControlPlan, b: ControlPlan, alpha: float) -> ControlPlan:
     """``(1 - alpha) a + alpha b`` frame by frame over the shorter plan (the chroma
-    scaled back to unit length); a control known in one plan only is taken from it."""
+    scaled back to unit length, the pianists' weights blended too); a control known in
+    one plan only is taken from it."""
     n = min(a.n_frames, b.n_frames)
     out = {}
     for name in ("chroma", "texture"):
@@ -194,4 +210,6 @@ def blend(a: ControlPlan, b: ControlPlan, alpha: float) -> ControlPlan:
         if name == "chroma":
             x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         out[name], out[name + "_known"] = x, ka | kb
-    return ControlPlan(a.frame, out["chroma"], out["chroma_known"], out["texture"], out["texture_known"])
+    pa, pb = a.pianist, b.pianist
+    pianist = pb if pa is None else pa if pb is None else (1 - alpha) * pa + alpha * pb
+    return ControlPlan(a.frame, out["chroma"], out["chroma_known"], out["texture"], out["texture_known"], pianist)

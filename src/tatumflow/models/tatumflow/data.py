@@ -24,10 +24,16 @@ def build_config(section: Mapping[str, Any], store) -> TatumFlowConfig:
 
 
 def datasets(store, cfg: TatumFlowConfig, data: Mapping[str, Any], seed: int):
-    """Token windows of ``seq_len`` (train: ``data.train_split``, optionally augmented)."""
+    """Token windows of ``seq_len`` (train: ``data.train_split``, optionally augmented; with the
+    pianist control, each window's pianist, ``data.pianist_share`` of them by the named pianists)."""
     aug = data.get("augment")
     augment = Augmentation(**{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}) if aug else None
+    labels = {"labels": cfg.pianists} if cfg.pianists else {}  # the pianist control's classes, from the store
+    share = data.get("pianist_share")
+    if share is not None and not cfg.pianists:
+        raise TatumFlowError("data.pianist_share needs model.pianists (the pianist control)")
     train = TokenWindowDataset(store, split=data.get("train_split", "train"), seq_len=cfg.seq_len,
-                               augment=augment, seed=seed)
-    val = TokenWindowDataset(store, split=data.get("val_split", "val"), seq_len=cfg.seq_len, seed=seed + 1)
+                               augment=augment, seed=seed, label_share=share, **labels)
+    val = TokenWindowDataset(store, split=data.get("val_split", "val"), seq_len=cfg.seq_len, seed=seed + 1,
+                             **labels)
     return train, val

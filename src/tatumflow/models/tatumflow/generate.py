@@ -91,6 +91,7 @@ class Sampling:
     # (:data:`CONTROL_GUIDANCE`).
     chroma_guidance: Optional[float] = None
     texture_guidance: Optional[float] = None
+    pianist_guidance: Optional[float] = None   # ... and on who plays (the pianist control)
 
     def filters(self) -> dict:
         return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "min_p": self.min_p}
@@ -126,6 +127,10 @@ class GenerationPipeline:
         self.plain = cfg.decoder_only  # the plain causal-transformer baseline: no latents, style or theory
         self.controlled = cfg.control_track  # ... told a control plan: every mode, through the plan
         self.modes = PLAIN_MODES if self.plain and not self.controlled else tuple(MODES)  # what it can generate
+        # A model with the pianist control is told who plays: by default its first pianist
+        # (the one it was adapted to), in every mode; interpolation moves to another pianist.
+        self.pianists = tuple(getattr(cfg, "pianists", ())) if self.controlled else ()
+        self.pianist = self.pianists[0] if self.pianists else None
 
     # ------------------------------------------------------------ pieces
     def tokens(self, perf: Performance) -> list[int]:
@@ -217,11 +222,12 @@ class GenerationPipeline:
             ctl = self._controls(plan, self.token_times(history)[-context:])
         # guidance: row 0 is told the whole plan, each further row the plan less one part
         parts = []
-        for part, w in (("chroma", s.chroma_guidance), ("texture", s.texture_guidance)):
+        for part, w in (("chroma", s.chroma_guidance), ("texture", s.texture_guidance),
+                        ("pianist", s.pianist_guidance)):
             w = 1.0 if w is None else w
             if w < 0:
                 raise TatumFlowError(f"{part}_guidance must be >= 0, got {w}")
-            if ctl is not None and w != 1.0:
+            if ctl is not None and w != 1.0 and part in ctl:
                 parts.append((part + "_known", w))
         rows = 1 + len(parts)
 
@@ -380,6 +386,10 @@ class GenerationPipeline:
                   bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None) -> tuple[list[int], GrammarState]:
         """Extend ``history`` by ``seconds`` of music, window by window (``plan``,
         ``bias``: see :meth:`decode`)."""
+        if self.pianists:  # told who plays: the plan's pianist, else the pipeline's
+            plan = ControlPlan.empty(self.model.config.control_frame) if plan is None else plan
+            if plan.pianist is None:
+                plan = dataclasses.replace(plan, pianist=self.pianist_weights(self.pianist))
         state = s.grammar(self.tok, self.device)
         state.feed(torch.tensor([history[1:]], dtype=torch.long, device=self.device))
         target = int(state.time[0]) + int(round(seconds / self.tok.config.time_step))
@@ -409,6 +419,15 @@ class GenerationPipeline:
         return torch.Generator().manual_seed(int(seed))
 
     # ------------------------------------------------------------ the control track
+    def pianist_weights(self, name: Optional[str]) -> np.ndarray:
+        """The pianist control's weights for ``name``: one of the model's ``pianists``,
+        or any other name for "another pianist" (a model with the pianist control)."""
+        if not self.pianists:
+            raise TatumFlowError("this TatumFlow has no pianist control (model.pianists)")
+        w = np.zeros(len(self.pianists) + 1)
+        w[self.pianists.index(name) if name in self.pianists else len(self.pianists)] = 1.0
+        return w
+
     def plan_of(self, perf: Performance, seconds: Optional[float] = None) -> ControlPlan:
         """The control plan ``perf`` itself follows (its first ``seconds``, default all)."""
         if len(perf) == 0:
@@ -420,15 +439,20 @@ class GenerationPipeline:
 
     def write_plan(self, plan: ControlPlan, seconds: float, *, seed: int = 0, sampling: Optional[Sampling] = None,
                    info: Optional[dict] = None, bias: Optional[Callable[[int], Optional[torch.Tensor]]] = None,
-                   guidance: tuple[float, float] = (1.0, 1.0)) -> Result:
+                   guidance: tuple[float, ...] = (1.0, 1.0)) -> Result:
         """``seconds`` of new music following ``plan`` (a model with a control track);
-        ``guidance``: the chroma and texture guidance where ``sampling`` sets none."""
+        ``guidance``: the chroma, texture and (optionally) pianist guidance where
+        ``sampling`` sets none."""
         if not self.controlled:
             raise TatumFlowError("this TatumFlow has no control track (model.control_track)")
         s, gen = sampling or self.sampling, self._gen(seed)
         s = dataclasses.replace(s, chroma_guidance=guidance[0] if s.chroma_guidance is None else s.chroma_guidance,
-                                texture_guidance=guidance[1] if s.texture_guidance is None else s.texture_guidance)
+                                texture_guidance=guidance[1] if s.texture_guidance is None else s.texture_guidance,
+                                pianist_guidance=(guidance[2] if len(guidance) > 2 else 1.0)
+                                if s.pianist_guidance is None else s.pianist_guidance)
         info = {**(info or {}), "chroma_guidance": s.chroma_guidance, "texture_guidance": s.texture_guidance}
+        if self.pianists:
+            info["pianist_guidance"] = s.pianist_guidance
         history, state = self._generate([self.tok.vocab.sos_id], None, seconds, s, gen, plan=plan, bias=bias)
         return self._finish(history, state, {"seed": seed, **info})
 
@@ -677,16 +701,25 @@ class GenerationPipeline:
 
     @torch.no_grad()
     def interpolate(self, a: Performance, b: Performance, alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
-                    seconds: float = 15.0, *, seed: int = 0, sampling: Optional[Sampling] = None) -> list[Result]:
+                    seconds: float = 15.0, *, seed: int = 0, sampling: Optional[Sampling] = None,
+                    pianists: Optional[Sequence[Optional[str]]] = None) -> list[Result]:
         """New music in styles between those of ``a`` (alpha 0) and ``b`` (alpha 1);
         the same seed for every alpha, so only the style changes. A model with a
-        control track follows the blend of the two pieces' plans (first ``seconds``)."""
+        control track follows the blend of the two pieces' plans (first ``seconds``);
+        with the pianist control, played by a blend of ``pianists`` (who plays ``a``
+        and ``b``; default: the pipeline's pianist, then another pianist)."""
         bad = [al for al in alphas if not 0.0 <= al <= 1.0]
         if bad:
             raise TatumFlowError(f"alphas must be in [0, 1], got {bad[0]}")
+        if pianists is not None and (not self.pianists or len(pianists) != 2):
+            raise TatumFlowError("pianists needs a model with the pianist control and two names (a's, b's)"
+                                 if self.pianists else "this TatumFlow has no pianist control (model.pianists)")
         s = sampling or self.sampling
         if self.controlled:  # the two pieces' plans (their first ``seconds``) blended frame by frame
             pa, pb = self.plan_of(a, seconds), self.plan_of(b, seconds)
+            if self.pianists:
+                who = pianists or (self.pianist, None)
+                pa.pianist, pb.pianist = self.pianist_weights(who[0]), self.pianist_weights(who[1])
             return [self.write_plan(blend(pa, pb, al), seconds, seed=seed, sampling=s,
                                     guidance=CONTROL_GUIDANCE["interpolate"],
                                     info={"mode": "interpolate", "alpha": float(al)}) for al in alphas]
@@ -714,6 +747,7 @@ class Inputs:
     variations: int = 3
     alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)
     seed: int = 0
+    style_pianist: Optional[str] = None    # interpolate, the pianist control: who plays ``style`` (None: another)
 
 
 def _style_of(pipe: GenerationPipeline, perf: Optional[Performance]):
@@ -745,7 +779,8 @@ MODES: dict[str, Mode] = {
                                                               sampling=s))],
                          {"prompt": "the piece to re-harmonise", "chords": 'e.g. "Dm7 G7 Cmaj7 Cmaj7"'}),
     "interpolate": Mode(lambda p, i, s: [(f"_a{a:.2f}", r) for a, r in zip(i.alphas, p.interpolate(
-        i.prompt, i.style, i.alphas, i.seconds, seed=i.seed, sampling=s))],
+        i.prompt, i.style, i.alphas, i.seconds, seed=i.seed, sampling=s,
+        pianists=(p.pianist, i.style_pianist) if p.pianists else None))],
         {"prompt": "the first style's MIDI", "style": "the second style's MIDI"}),
 }
 

@@ -119,6 +119,11 @@ class TatumFlowConfig:
     control_frame: float = 1.0     # seconds per control frame
     control_dropout: float = 0.5   # P(a sample's chroma, and separately its texture, are hidden)
     control_gain: float = 10.0     # fixed scale on the control track's (zero-initialised) logit offsets
+    # The pianist control (control-track models): each window is told who plays it, one of
+    # ``pianists`` or "another pianist" (one more class), as weights over those classes (so two
+    # can be blended), hidden with ``control_dropout``; training reads it from the store's
+    # ``pianist`` column (``data.pianist_share``: the named pianists' share of the windows).
+    pianists: tuple = ()
     w_recon: float = 1.0
     w_diff: float = 0.5
     w_kl: float = 0.1
@@ -130,6 +135,7 @@ class TatumFlowConfig:
     def __post_init__(self) -> None:
         check_field_types(self, TatumFlowError, prefix="model.")
         self.theory_dims, self.scales = tuple(self.theory_dims), tuple(self.scales)
+        self.pianists = tuple(str(p) for p in self.pianists)
         if self.tokenizer is None or isinstance(self.tokenizer, dict):
             self.tokenizer = TokenizerConfig.from_dict(self.tokenizer) if self.tokenizer else TokenizerConfig()
         n = PerformanceTokenizer(self.tokenizer).vocab_size  # the one vocabulary check
@@ -150,10 +156,15 @@ class TatumFlowConfig:
             raise TatumFlowError(f"model.control_frame must be > 0 seconds, got {self.control_frame}")
         if not 0.0 <= self.control_dropout <= 1.0:
             raise TatumFlowError(f"model.control_dropout must be in [0, 1], got {self.control_dropout}")
+        if self.pianists and not self.control_track:
+            raise TatumFlowError("model.pianists (the pianist control) needs model.control_track")
+        if len(set(self.pianists)) != len(self.pianists):
+            raise TatumFlowError(f"model.pianists names a pianist twice: {list(self.pianists)}")
 
     #: Fields a fine-tuning run may set apart from its base (``finetune.base``): they add parts
     #: (which start from their initialisation) or only change how training regularises.
-    FINETUNE_FREE = ("control_track", "control_frame", "control_dropout", "control_gain", "token_dropout", "dropout")
+    FINETUNE_FREE = ("control_track", "control_frame", "control_dropout", "control_gain", "pianists",
+                     "token_dropout", "dropout")
 
     @property
     def width(self) -> int:
@@ -351,33 +362,43 @@ class TatumFlow(nn.Module):
         # after 600 steps at gain 1).
         self.chroma_out = nn.Linear(12, cfg.vocab_size, bias=False)
         self.texture_out = nn.Linear(len(TEXTURE), cfg.vocab_size, bias=False)
-        for lin in (self.chroma_in, self.texture_in, self.chroma_out, self.texture_out):
+        lins = [self.chroma_in, self.texture_in, self.chroma_out, self.texture_out]
+        self.control_parts = ["chroma", "texture"]
+        if cfg.pianists:  # one class per named pianist and one for any other
+            self.pianist_in = nn.Linear(len(cfg.pianists) + 1, d)
+            self.null_pianist = nn.Parameter(torch.zeros(d))
+            self.pianist_out = nn.Linear(len(cfg.pianists) + 1, cfg.vocab_size, bias=False)
+            lins += [self.pianist_in, self.pianist_out]
+            self.control_parts.append("pianist")
+        for lin in lins:
             nn.init.zeros_(lin.weight)
             if lin.bias is not None:
                 nn.init.zeros_(lin.bias)
 
     def control_logits(self, controls: Optional[dict], like: torch.Tensor) -> torch.Tensor:
         """(B, L, V) the control track's direct offset to the logits (0 where nothing is given)."""
-        if controls is None:
-            return torch.zeros((), dtype=like.dtype, device=like.device)
-        out = 0
-        for name, proj in (("chroma", self.chroma_out), ("texture", self.texture_out)):
-            out = out + proj(controls[name].to(like.dtype)) * controls[name + "_known"][..., None].to(like.dtype)
+        out = torch.zeros((), dtype=like.dtype, device=like.device)
+        for name in self.control_parts:
+            if controls is not None and name in controls:
+                proj = getattr(self, name + "_out")
+                out = out + proj(controls[name].to(like.dtype)) * controls[name + "_known"][..., None].to(like.dtype)
         return self.config.control_gain * out
 
     def control_embedding(self, controls: Optional[dict], like: torch.Tensor) -> torch.Tensor:
         """(B, L, d) embedding of ``controls``: ``chroma`` (B, L, 12) and ``texture``
-        (B, L, 4) with ``chroma_known`` and ``texture_known`` (B, L) saying where each
-        is given (elsewhere a learned "unknown"). ``None``: nothing given."""
+        (B, L, 4), and with the pianist control ``pianist`` (B, L, classes), each with
+        ``<name>_known`` (B, L) saying where it is given (elsewhere, or where a part is
+        missing, a learned "unknown"). ``None``: nothing given."""
         B, L, _ = like.shape
-        if controls is None:
-            return (self.null_chroma + self.null_texture).to(like.dtype).expand(B, L, -1)
-        out = 0
-        for name, proj, null in (("chroma", self.chroma_in, self.null_chroma),
-                                 ("texture", self.texture_in, self.null_texture)):
-            out = out + torch.where(controls[name + "_known"][..., None], proj(controls[name].to(like.dtype)),
-                                    null.to(like.dtype))
-        return out
+        out = torch.zeros((), dtype=like.dtype, device=like.device)
+        for name in self.control_parts:
+            null = getattr(self, "null_" + name).to(like.dtype)
+            if controls is None or name not in controls:
+                out = out + null
+            else:
+                proj = getattr(self, name + "_in")
+                out = out + torch.where(controls[name + "_known"][..., None], proj(controls[name].to(like.dtype)), null)
+        return out.expand(B, L, -1)
 
     @torch.no_grad()
     def controls_of(self, ids: torch.Tensor) -> dict:
@@ -400,20 +421,33 @@ class TatumFlow(nn.Module):
                 "texture": torch.from_numpy(tex[r, f]).float().to(dev), "texture_known": known.clone(),
                 "frame": torch.from_numpy(f).to(dev)}
 
+    def pianist_controls(self, pianist: torch.Tensor, length: int) -> dict:
+        """The pianist control of each window: ``pianist`` (B,) the class (an index into
+        ``pianists``, ``len(pianists)`` for any other pianist, -1 unknown) -> one-hot
+        ``pianist`` (B, length, classes) and ``pianist_known`` (B, length)."""
+        k = len(self.config.pianists) + 1
+        p = pianist.long()
+        onehot = F.one_hot(p.clamp(0, k - 1), k).float()
+        return {"pianist": onehot[:, None].expand(-1, length, -1),
+                "pianist_known": (p >= 0)[:, None].expand(-1, length)}
+
     def _drop_controls(self, c: dict) -> dict:
         """Hide each sample's harmony with probability ``control_dropout`` (and, apart,
         its texture); of the rest, hide each frame with a per-sample rate drawn from
-        U(0, 0.5): the decoder learns to write from no plan, a partial one or all of it."""
+        U(0, 0.5): the decoder learns to write from no plan, a partial one or all of it.
+        The pianist is hidden per sample with ``control_dropout``."""
         if not self.training:
             return c
         frame = c["frame"]
         B, dev = frame.shape[0], frame.device
-        F = int(frame.max()) + 1
+        F_ = int(frame.max()) + 1
         out = dict(c)
         for name in ("chroma", "texture"):
             whole = torch.rand(B, 1, device=dev) < self.config.control_dropout
-            per_frame = torch.rand(B, F, device=dev) < torch.rand(B, 1, device=dev) * 0.5
+            per_frame = torch.rand(B, F_, device=dev) < torch.rand(B, 1, device=dev) * 0.5
             out[name + "_known"] = c[name + "_known"] & ~(whole | torch.gather(per_frame, 1, frame))
+        if "pianist" in c:
+            out["pianist_known"] = c["pianist_known"] & (torch.rand(B, 1, device=dev) >= self.config.control_dropout)
         return out
 
     def set_gradient_checkpointing(self, on: bool = True) -> None:
@@ -565,13 +599,18 @@ class TatumFlow(nn.Module):
         drop[:, 0] = False
         return ids.masked_fill(drop, self.mask_id)
 
-    def losses(self, ids: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    def losses(self, ids: torch.Tensor, keep: torch.Tensor,
+               pianist: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+        """``pianist`` (B,): each window's class for the pianist control (see
+        :meth:`pianist_controls`; None: unknown)."""
         cfg = self.config
         tgt = ids[:, 1:].masked_fill(~keep[:, 1:], -100)
         if cfg.decoder_only:
             controls = None
             if cfg.control_track:  # read off the whole window, so a frame's notes are described before they come
                 c = self.controls_of(ids.masked_fill(~keep, self.control_tokenizer.vocab.pad_id))
+                if cfg.pianists and pianist is not None:
+                    c.update(self.pianist_controls(pianist.to(ids.device), ids.shape[1]))
                 controls = self._drop_controls({k: v[:, :-1] for k, v in c.items()})
             logits = self.decode_logits(self._drop_tokens(ids[:, :-1]), None, None, controls=controls)
             recon = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), ignore_index=-100)
@@ -608,7 +647,7 @@ class TatumFlow(nn.Module):
 
     def training_step(self, batch) -> StepOutput:
         ids, keep = batch["input_ids"], batch["attention_mask"]
-        parts = self.losses(ids, keep)
+        parts = self.losses(ids, keep, batch.get("pianist"))
         n = int(keep[:, 1:].sum())
         return StepOutput(parts["loss"], {k: float(v.detach()) for k, v in parts.items() if k != "loss"}, n)
 
@@ -623,7 +662,7 @@ class TatumFlow(nn.Module):
         from .generate import GenerationPipeline, Sampling
 
         ids, keep = batch["input_ids"], batch["attention_mask"]
-        parts = self.losses(ids, keep)
+        parts = self.losses(ids, keep, batch.get("pianist"))
         n = int(keep[:, 1:].sum())
         m = {k: float(v) for k, v in parts.items() if k != "loss"}
         m["bits_per_token"] = m["recon"] / 0.6931471805599453
