@@ -2,12 +2,13 @@
 table of README "Control guidance"; tune on the val split, never on test).
 
     python benchmarks/control_guidance.py [--model control_tatum] [--modes style,edit,interp,improv] \\
-        [--chroma W] [--texture W] [--style-release R] [--chord-weights 1.5,1.5,0.85,1.25] \\
+        [--chroma W] [--texture W] [--pianist-guidance W] [--style-release R] [--chord-weights 1.5,1.5,0.85,1.25] \\
         [--seed 0] [--same-pianist] [--interp-hold K] [--data ../shared/data/pijama/index.csv] \\
         [--split val] [--out DIR]
 
 ``--chroma`` / ``--texture``: the guidance every mode uses (default: each mode's own,
-``generate.CONTROL_GUIDANCE``); ``--style-release``: how far style transfer lets go
+``generate.CONTROL_GUIDANCE``; ``--pianist-guidance``: on who plays, a model with the
+pianist control); ``--style-release``: how far style transfer lets go
 of the content's chroma at strength 1 (``generate.STYLE_RELEASE``);
 ``--chord-weights``: a requested chord's root, seventh, fifth and (optional) third
 weights in its chroma (``controls.ROOT_WEIGHT``, ``SEVENTH_WEIGHT``, ``FIFTH_WEIGHT``,
@@ -44,6 +45,7 @@ def main() -> None:
     ap.add_argument("--modes", default="style,edit,interp,improv")
     ap.add_argument("--chroma", type=float)
     ap.add_argument("--texture", type=float)
+    ap.add_argument("--pianist-guidance", type=float)
     ap.add_argument("--style-release", type=float)
     ap.add_argument("--chord-weights", help="root,seventh,fifth[,third]")
     ap.add_argument("--chord-bias", type=float, default=0.0, help="edit-harmony's chord-tone bias (nats)")
@@ -72,7 +74,8 @@ def main() -> None:
                     contrast_where={"split": args.split}, pieces=b.pieces)
     model, fam, _ = S._model_info(args.model)
     pipe = fam.pipeline(model)
-    pipe.sampling = replace(pipe.sampling, chroma_guidance=args.chroma, texture_guidance=args.texture)
+    pipe.sampling = replace(pipe.sampling, chroma_guidance=args.chroma, texture_guidance=args.texture,
+                            pianist_guidance=args.pianist_guidance)
     contents = S._slices(d.contrast, b.seconds, b.contents)
     styles = S._slices(d.target, S.NEXT_SECONDS, b.contents)
     if args.interp_hold is not None:  # each alpha its own guidance: one interpolate call per alpha

@@ -35,7 +35,7 @@ def test_the_shipped_generators_cards_say_how_they_were_made_and_how_they_score(
         assert p["command"].startswith("tatumflow train --config configs/") and p["steps"] > 0
         assert (REPO / p["config"]).is_file()
     files = [d["files"]["train"] for d in c["data"]]
-    assert files[0] == 2081 and files[-1] == 77 and set(files) == {2081, 77}  # PiJAMA train, then Art Tatum's
+    assert files[0] == 2081 and 77 in files[1:] and set(files) == {2081, 77}  # PiJAMA train, then Art Tatum's
     assert (REPO / c["command"].split()[-1]).is_file()  # the script that rebuilds it
     card = c["scorecard"]
     assert card["where"] == {"pianist": "Art Tatum", "split": "test"}
