@@ -2,10 +2,10 @@
 
     python scripts/docs_pianorolls.py [--out docs] [--seed 0]
 
-1. the shipped TatumFlow, unconditional, 20 s;
-2. the shipped TatumFlow continuing the first 8 s of that sample for 12 s;
+1. the default shipped TatumFlow (``control_tatum``), unconditional, 20 s;
+2. the same model continuing the first 8 s of that sample for 12 s;
 3. the shipped Music RNN continuing the same 8 s for 12 s;
-4. the shipped plain transformer (the default for continuation) continuing them for 12 s.
+4. the shipped plain transformer (the baseline) continuing them for 12 s.
 Deterministic for a seed (what `tatumflow generate` gives with the same options).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tatumflow.models.music_rnn import NotePipeline
 from tatumflow.models.tatumflow import GenerationPipeline
-from tatumflow.pretrained import default_model, load_model
+from tatumflow.pretrained import PLAIN_BASELINE, default_model, load_model
 from tatumflow.render import plot_pianoroll
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def main() -> None:
     prompt = sample.slice(0, 8.0)
     cont = pipe.continuation(prompt, 12.0, seed=args.seed).performance
     rnn_cont = NotePipeline(load_model(rnn)[0]).continuation(prompt, 12.0, seed=args.seed)
-    plain = default_model("tatumflow", mode="continuation")
+    plain = PLAIN_BASELINE
     plain_cont = GenerationPipeline(load_model(plain)[0]).continuation(prompt, 12.0, seed=args.seed).performance
     size = dict(width=9.0, height=3.2, dpi=80)
     for name, perf, title in [

@@ -6,11 +6,11 @@ import torch
 from tatumflow import read_midi
 from tatumflow.cli.main import main
 from conftest import REPO
-from tatumflow.pretrained import DEFAULTS, MODE_DEFAULTS, default_model, load_model, resolve, shipped_models
+from tatumflow.pretrained import DEFAULTS, PLAIN_BASELINE, default_model, load_model, resolve, shipped_models
 from tatumflow.training.checkpoint import CheckpointError
 
 CARDS = shipped_models()
-GENERATORS = sorted({*DEFAULTS.values(), *MODE_DEFAULTS.values()})
+GENERATORS = sorted({*DEFAULTS.values(), PLAIN_BASELINE})
 
 
 def test_the_package_ships_models_with_cards():
@@ -52,17 +52,16 @@ def test_every_shipped_model_loads_by_name_and_generates(name, tmp_path):
 
 
 def test_generate_without_a_model_plays_the_best_shipped_model_for_the_mode(tmp_path, capsys):
-    """Continuation and unconditional: the plain transformer; the transforming modes: the
-    control-track transformer (both chosen on the val album)."""
-    assert default_model("tatumflow", mode="continuation") == "transformer_tatum"
-    assert default_model("tatumflow", mode="style-transfer") == default_model("tatumflow") == "control_tatum"
-    assert load_model("control_tatum")[0].config.control_track
-    assert default_model("music_rnn", mode="continuation") == "music_rnn_tatum"
-    assert load_model("transformer_tatum")[0].config.decoder_only
+    """Every mode: the control-track transformer with the pianist control (chosen on the
+    val album over the plain transformer, which ships as the baseline)."""
+    assert default_model("tatumflow") == "control_tatum"
+    assert load_model("control_tatum")[0].config.pianists == ("Art Tatum",)
+    assert default_model("music_rnn") == "music_rnn_tatum"
+    assert load_model(PLAIN_BASELINE)[0].config.decoder_only
     out = tmp_path / "x.mid"
     assert main(["generate", "--mode", "unconditional", "--seconds", "4", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "unconditional" in printed and "the shipped transformer_tatum" in printed
+    assert "unconditional" in printed and "the shipped control_tatum" in printed
     perf = read_midi(out)
     assert len(perf) > 10 and perf.end > 2.0
 

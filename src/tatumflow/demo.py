@@ -27,7 +27,7 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
     Returns the paths written and the store statistics.
     """
     from .models.registry import FAMILIES
-    from .pretrained import default_model, load_model
+    from .pretrained import PLAIN_BASELINE, SHIPPED, default_model, load_model
     from .training.run import train_from_config
 
     t0 = time.perf_counter()
@@ -76,15 +76,16 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
     echo(f"      {out / 'music_rnn.mid'}, {out / 'music_rnn.png'} "
          f"({gen['notes']} notes, realtime factor {gen['realtime_factor']:.0f}x)")
     result["generated"] = str(out / "music_rnn.mid")
-    plain = default_model("tatumflow", mode="continuation")
-    if plain != tf_name:  # the shipped plain transformer, the best continuation on the val album
+    plain = PLAIN_BASELINE
+    if (SHIPPED / plain / "state.json").exists():  # the shipped plain transformer: the baseline
         from .models.tatumflow import GenerationPipeline
 
         cont = GenerationPipeline(load_model(plain)[0]).continuation(sample, 20.0, seed=0)
         write_midi(cont.performance, out / "transformer.mid")
         plot_pianoroll(cont.performance, out / "transformer.png",
                        title=f"TatumFlow sample ({sample.end:.0f} s) + {plain} continuation (20 s)")
-        echo(f"      and the shipped {plain} continues it: {out / 'transformer.mid'}, {out / 'transformer.png'} "
+        echo(f"      and the shipped baseline, the plain transformer {plain}, continues it: "
+             f"{out / 'transformer.mid'}, {out / 'transformer.png'} "
              f"({len(cont.performance)} notes, {cont.grammar_errors} grammar errors)")
         result["transformer"] = str(out / "transformer.mid")
     if melody_seconds > 0:

@@ -181,7 +181,7 @@ def generate(args) -> int:
         raise TatumFlowError("give --checkpoint DIR or --model NAME, not both")
     source = args.checkpoint or args.model
     if source is None:
-        source = default_model("tatumflow", mode=args.mode or "continuation")
+        source = default_model("tatumflow")
         print(f"model: the shipped {source} (--model NAME or --checkpoint DIR for another)")
     model, state = load_model(source)
     family = FAMILIES[state["family"]]
