@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the generators shipped in the package (src/tatumflow/pretrained/weights/):
-# tatumflow_tatum, transformer_tatum (TatumFlow's decoder alone, the plain baseline that
-# plays continuation and unconditional best), control_tatum (that decoder with the control
-# track: the transforming modes) and music_rnn_tatum, each pretrained on the PiJAMA train split and
+# tatumflow_tatum, transformer_tatum (TatumFlow's decoder alone, the plain baseline),
+# control_tatum (that decoder with the control track and the pianist control: every mode by
+# default) and music_rnn_tatum, each pretrained on the PiJAMA train split and
 # adapted to Art Tatum's train albums, scored on the Art Tatum test album, then shipped
 # with their model cards (scripts/ship_model.py).
 #
@@ -91,4 +91,4 @@ $PY scripts/ship_model.py --name transformer_tatum --checkpoint "$P2/best" --pha
   --summary "Plain causal transformer (2M; TatumFlow's decoder without latents, style or theory): PiJAMA train split, then Art Tatum (full fine-tune); continuation and unconditional"
 $PY scripts/ship_model.py --name control_tatum --checkpoint "$C3/best" --phase "$P1" --phase "$C1" --phase "$C2" --phase "$C3" \
   --scorecard "$R/card_control_test/scorecard.json" --val-scorecard "$R/card_control_val/scorecard.json" \
-  --summary "Control-track transformer (2M; the plain transformer told each second's chroma and texture): PiJAMA train split, then Art Tatum (full fine-tune); every mode, the transforming ones through a control plan"
+  --summary "Control-track transformer (2M; the plain transformer told each second's chroma and texture, and who plays): PiJAMA train split, then Art Tatum (full fine-tune), then the pianist control (Art Tatum or another, PiJAMA train, half the windows Art Tatum's); every mode, the transforming ones through a control plan"
