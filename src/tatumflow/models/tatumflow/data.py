@@ -28,12 +28,14 @@ def datasets(store, cfg: TatumFlowConfig, data: Mapping[str, Any], seed: int):
     pianist control, each window's pianist, ``data.pianist_share`` of them by the named pianists)."""
     aug = data.get("augment")
     augment = Augmentation(**{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}) if aug else None
-    labels = {"labels": cfg.pianists} if cfg.pianists else {}  # the pianist control's classes, from the store
+    labels = cfg.pianists or None  # the pianist control's classes, read from the store's pianist column
     share = data.get("pianist_share")
     if share is not None and not cfg.pianists:
         raise TatumFlowError("data.pianist_share needs model.pianists (the pianist control)")
+    if share is not None and not 0.0 <= float(share) <= 1.0:
+        raise TatumFlowError(f"data.pianist_share must be in [0, 1], got {share}")
     train = TokenWindowDataset(store, split=data.get("train_split", "train"), seq_len=cfg.seq_len,
-                               augment=augment, seed=seed, label_share=share, **labels)
+                               augment=augment, seed=seed, labels=labels, label_share=share)
     val = TokenWindowDataset(store, split=data.get("val_split", "val"), seq_len=cfg.seq_len, seed=seed + 1,
-                             **labels)
+                             labels=labels)
     return train, val
