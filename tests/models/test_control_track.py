@@ -2,18 +2,23 @@
 told in training is what generation tells it, and it is read as the scorecard
 reads music."""
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from tatumflow.evaluation import controls as C
 from tatumflow.features import chord_quality, chord_sequence
-from tatumflow.models.tatumflow.controls import ControlPlan, blend, chord_chroma, frame_table
+from tatumflow.models.tatumflow.controls import ControlPlan, blend, chord_chroma, count_inputs, frame_table
 from tatumflow.features.notes import noteset_from_performances
 from tatumflow.models.tatumflow.generate import GenerationPipeline
 from tatumflow.models.tatumflow.model import PRESETS, TatumFlow, TatumFlowConfig
 from tatumflow.errors import TatumFlowError
 from tatumflow.performance import Performance
+from tatumflow.pretrained import load_model
+from tatumflow.tokenizer.vocab import NOTE_ON
 
 
 def _perf(seed=0, n=120, seconds=12.0):
@@ -171,3 +176,70 @@ def test_plans_carry_and_blend_the_pianist():
         GenerationPipeline(_model()).pianist_weights("A")
     with pytest.raises(TatumFlowError, match="two names"):
         pipe.interpolate(_perf(3), _perf(4), (0.0, 1.0), 2.0, pianists=("A",))
+
+
+def test_count_inputs_say_what_each_frame_still_needs():
+    """Per token: log(1 + onsets the frame still needs), done once it has them (a
+    frame asking 2.4 is done at 2), the share of the frame gone; a new frame starts
+    the count again."""
+    sec = np.array([0.0, 0.1, 0.1, 0.5, 0.5, 0.9, 1.2, 1.2, 1.3])
+    on = np.array([0, 0, 1, 0, 1, 0, 0, 1, 1], bool)
+    asked = np.array([2.4] * 6 + [1.0] * 3)
+    c = count_inputs(sec, on, asked, 1.0)
+    left = [2.4, 2.4, 1.4, 1.4, 0.4, 0.4, 1.0, 0.0, 0.0]  # the last onset overshoots: left stays 0
+    assert np.allclose(c[:, 0], np.log1p(left))
+    assert c[:, 1].tolist() == [0, 0, 0, 0, 1, 1, 0, 1, 1]
+    assert np.allclose(c[:, 2], [0.0, 0.1, 0.1, 0.5, 0.5, 0.9, 0.2, 0.2, 0.3])
+    batch = count_inputs(np.stack([sec, sec]), np.stack([on, on]), np.stack([asked, asked]), 1.0)
+    assert np.allclose(batch[1], c)  # rows apart
+
+
+def test_the_count_control_is_what_decoding_tells_and_is_hidden_with_the_texture():
+    """Training's count (read off the window) is the plan's count at each token;
+    generation's running count, token by token, is the count of what it wrote; the
+    count starts silent and is hidden wherever the texture is."""
+    m = _model(control_count=True, pianists=("A",)).eval()
+    pipe = GenerationPipeline(m)
+    p = _perf(1, n=60, seconds=8.0)
+    ids = pipe.tokens(p)[:200]
+    c = m.controls_of(torch.tensor([ids]))
+    plan = ControlPlan.of(pipe.tok.decode(np.array(ids)), 1.0)
+    want = plan.at(pipe.token_times(ids), pipe.tok.vocab.type_of[np.array(ids)] == NOTE_ON)
+    assert np.allclose(c["count"][0].numpy(), want["count"], atol=1e-5)
+    x = torch.tensor([ids])
+    assert torch.allclose(m.decode_logits(x, None, None, controls=None), m.decode_logits(x, None, None, controls=c))
+    torch.nn.init.normal_(m.count_out.weight, std=0.1)
+    torch.nn.init.normal_(m.count_in.weight, std=0.1)
+    told = m.decode_logits(x, None, None, controls=c)
+    assert not torch.allclose(told, m.decode_logits(x, None, None, controls={**c, "count": c["count"] * 0}))
+    hidden = {**c, "texture_known": torch.zeros_like(c["texture_known"])}
+    assert torch.allclose(m.decode_logits(x, None, None, controls=hidden),
+                          m.decode_logits(x, None, None, controls={**hidden, "count": c["count"] * 0}))
+    # decoding's running count: on the pianist fixture (which writes notes) given the count control
+    fix, _ = load_model(Path(__file__).resolve().parents[1] / "fixtures" / "tatumflow_pianist_control")
+    m = TatumFlow(dataclasses.replace(fix.config, control_count=True))
+    m.load_state_dict(fix.state_dict(), strict=False)
+    pipe, seen = GenerationPipeline(m), []
+    real = m.decode_logits
+
+    def spy(ids, *a, controls=None, **k):  # the tokens decoded and the count each is told (row 0: the whole plan)
+        seen.append((ids[0].tolist(), controls["count"][0].numpy().copy()))
+        return real(ids, *a, controls=controls, **k)
+
+    m.decode_logits = spy
+    plan = pipe.plan_of(p, 8.0)
+    ids = pipe.write_plan(plan, 12.0, seed=0).ids.tolist()  # past one window (128 tokens)
+    onsets = pipe.tok.vocab.type_of[np.array(ids)] == NOTE_ON
+    want = plan.at(pipe.token_times(ids), onsets)["count"]
+    at, windows = 0, 0  # where in ``ids`` the tokens of each call end
+    for toks, count in seen:
+        if len(toks) > 1 or at == 0:  # a window's context: the last tokens written (and released) so far
+            at = next(e for e in range(max(at, len(toks)), len(ids) + 1) if ids[e - len(toks):e] == toks)
+            windows += 1
+        else:
+            assert ids[at] == toks[0]
+            at += 1
+        assert np.allclose(count, want[at - len(toks):at], atol=1e-6)
+    assert windows > 1 and onsets.sum() > 40 and want[:, 1].any() and not want[:, 1].all()
+    with pytest.raises(TatumFlowError, match="control_track"):
+        TatumFlowConfig(**{**PRESETS["tiny"], "decoder_only": True, "control_count": True})

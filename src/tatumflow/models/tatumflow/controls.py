@@ -14,6 +14,12 @@ off the music itself (so any piece, and any request, can be written as one):
   ``log(notes per onset cluster)`` (onsets within 50 ms, as the scorecard's
   voicing size).
 
+A model with the count control (``model.control_count``) is also told, with the
+texture, where each token stands in its frame (:func:`count_inputs`): how many of
+the onsets the frame asks for are still to come, whether it has them all, and how
+much of the frame has gone. A decoder told only a frame's density has to count its
+own notes to keep to it; told what is left, it keeps the count it is asked for.
+
 A model with the pianist control is also told who plays: weights over the pianists it
 knows and "another pianist" (a blend of two pianists is a blend of their weights).
 
@@ -43,6 +49,7 @@ from ...features.notes import NoteSet, noteset_from_performances
 from ...performance import Performance
 
 TEXTURE = ("density", "register", "loudness", "voicing")
+COUNT = ("left", "done", "elapsed")  # the count control's inputs (:func:`count_inputs`)
 CLUSTER_SECONDS = 0.05           # onsets this close form one cluster (the scorecard's voicing size)
 
 
@@ -53,6 +60,25 @@ def token_seconds(ids: np.ndarray, tokenizer) -> np.ndarray:
 
     v, ids = tokenizer.vocab, np.asarray(ids)
     return np.cumsum(np.where(v.type_of[ids] == SHIFT, v.value_of[ids], 0), -1) * tokenizer.config.time_step
+
+
+def count_inputs(seconds: np.ndarray, is_onset: np.ndarray, asked: np.ndarray, frame: float) -> np.ndarray:
+    """The count control's inputs (..., n, 3) for tokens (last axis, in order from the
+    music's start) at ``seconds`` (the time after each token), ``is_onset`` marking the
+    NOTE_ONs, in frames asking for ``asked`` onsets each (per token: its frame's):
+    ``log(1 + onsets left)``, 1 once the frame has them (fewer than half an onset
+    left), and the share of the frame gone. An onset counts in the frame of its time."""
+    seconds = np.asarray(seconds, float)
+    on = np.asarray(is_onset, bool)
+    f = np.floor(seconds / frame + 1e-9).astype(np.int64)
+    cum = np.cumsum(on, -1)
+    first = np.ones(f.shape, bool)  # the first token in each frame
+    first[..., 1:] = f[..., 1:] != f[..., :-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(f.shape[-1]), 0), axis=-1)
+    written = cum - np.take_along_axis(cum, start, -1) + np.take_along_axis(on, start, -1)
+    left = np.asarray(asked, float) - written
+    return np.stack([np.log1p(np.maximum(left, 0.0)), (left < 0.5).astype(float),
+                     np.clip(seconds / frame - f, 0.0, 1.0)], -1)
 
 
 def frame_table(ns: NoteSet, frame: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,10 +202,12 @@ class ControlPlan:
         live = self.texture_known & (self.texture[:, 0] > 0)
         return self.texture[live].mean(0) if live.any() else np.zeros(len(TEXTURE))
 
-    def at(self, seconds) -> dict:
+    def at(self, seconds, is_onset=None) -> dict:
         """The controls at each time: ``chroma`` (n, 12), ``chroma_known`` (n,),
         ``texture`` (n, 4), ``texture_known`` (n,); with a pianist, ``pianist`` (n,
-        classes) and ``pianist_known`` (n,)."""
+        classes) and ``pianist_known`` (n,); given ``is_onset`` (n,: which of the tokens
+        at those times, in order from the music's start, are NOTE_ONs), the count
+        control's ``count`` (n, 3), known with the texture."""
         f = np.floor(np.asarray(seconds, float) / self.frame + 1e-9).astype(np.int64)
         inside = (f >= 0) & (f < self.n_frames)
         fi = np.where(inside, f, 0)
@@ -194,6 +222,8 @@ class ControlPlan:
         if self.pianist is not None:
             out["pianist"] = np.broadcast_to(self.pianist, (len(f), len(self.pianist))).copy()
             out["pianist_known"] = np.ones(len(f), bool)
+        if is_onset is not None:
+            out["count"] = count_inputs(seconds, is_onset, np.expm1(out["texture"][:, 0]), self.frame)
         return out
 
 

@@ -40,6 +40,7 @@ from ...generation.constrained import GrammarState, sample_next
 from ...nn import KVCache
 from ...performance import Performance
 from ...tokenizer import PerformanceTokenizer
+from ...tokenizer.vocab import NOTE_ON
 from .controls import ControlPlan, blend, token_seconds
 from .model import DECODER_ONLY, PLAIN_MODES
 
@@ -52,13 +53,18 @@ from .model import DECODER_ONLY, PLAIN_MODES
 #: guiding the texture moves an interpolation's P(target) with alpha (Spearman -0.15 -> 0.52); with
 #: the pianist control (val, seeds 0 / 1), guiding who plays at 4 and the texture at 3 reads P's
 #: Spearman 0.83 / 0.83 and the texture's 0.69 / 0.73, against 0.72 / 0.73 and 0.60 / 0.68 with
-#: both at 2 (a chroma, texture, pianist triple; README "The pianist control"); ...
-CONTROL_GUIDANCE = {"edit-harmony": (3.0, 1.0), "interpolate": (1.0, 3.0, 4.0), "improvise": (2.0, 1.0)}
+#: both at 2 (a chroma, texture, pianist triple; README "The pianist control"); with the count
+#: control, who plays at 6 and the texture at 3: 0.87 / 0.80 and 0.79 / 0.84, against 0.83 / 0.65
+#: and 0.81 / 0.86 at 4 (README "The count control"); ...
+CONTROL_GUIDANCE = {"edit-harmony": (3.0, 1.0), "interpolate": (1.0, 3.0, 6.0), "improvise": (2.0, 1.0)}
 #: ... style transfer lets go of the content's harmony as ``strength`` grows: the chroma
 #: guidance falls from 1 (the content's chroma as given) at strength 0 to
 #: ``1 - STYLE_RELEASE`` at strength 1, leaving it to the model's own music, which is the
 #: style's (a model adapted to it); the texture (moved toward the style's) is followed as given.
 STYLE_RELEASE = 1.0
+#: ... and, with the pianist control, leans toward the pipeline's pianist as it grows: pianist
+#: guidance ``1 + STYLE_PIANIST * strength`` (README "The count control").
+STYLE_PIANIST = 2.0
 
 
 def unit_latents(x0: torch.Tensor) -> torch.Tensor:
@@ -221,8 +227,14 @@ class GenerationPipeline:
         new: list[int] = []
         cache = KVCache() if s.use_cache else None
         ctl = None
+        counting = self.controlled and plan is not None and self.model.config.control_count
         if self.controlled and plan is not None:
-            ctl = self._controls(plan, self.token_times(history)[-context:])
+            times = self.token_times(history)
+            onsets = self.tok.vocab.type_of[np.asarray(history)] == NOTE_ON if counting else None
+            ctl = {k: v[:, -context:] for k, v in self._controls(plan, times, onsets).items()}
+            if counting:  # the tokens of the frame the music is in: the count control's running state
+                f = np.floor(times / plan.frame + 1e-9)
+                here = (list(times[f == f[-1]]), list(onsets[f == f[-1]]))
         # guidance: row 0 is told the whole plan, each further row the plan less one part
         parts = []
         for part, w in (("chroma", s.chroma_guidance), ("texture", s.texture_guidance),
@@ -264,7 +276,15 @@ class GenerationPipeline:
                 break
             now = None  # the new token's controls (the time its music has reached)
             if ctl is not None:
-                now = told(self._controls(plan, [int(state.time[0]) * self.tok.config.time_step]))
+                t = int(state.time[0]) * self.tok.config.time_step
+                if counting:
+                    if np.floor(t / plan.frame + 1e-9) != np.floor(here[0][-1] / plan.frame + 1e-9):
+                        here = ([], [])
+                    here[0].append(t)
+                    here[1].append(bool(self.tok.vocab.type_of[int(tok[0])] == NOTE_ON))
+                    now = told({k: v[:, -1:] for k, v in self._controls(plan, here[0], here[1]).items()})
+                else:
+                    now = told(self._controls(plan, [t]))
             step = tok[:, None].expand(rows, 1)
             if cache is not None:
                 logits = m.decode_logits(step, latents, style, cache=cache, offset=seq.shape[1],
@@ -278,10 +298,11 @@ class GenerationPipeline:
             logits = guided(logits)
         return new
 
-    def _controls(self, plan: ControlPlan, seconds) -> dict:
-        """The model's control inputs (batch 1) for tokens whose music has reached ``seconds``."""
+    def _controls(self, plan: ControlPlan, seconds, is_onset=None) -> dict:
+        """The model's control inputs (batch 1) for tokens whose music has reached ``seconds``
+        (``is_onset``: which are NOTE_ONs, for the count control; see :meth:`ControlPlan.at`)."""
         return {k: torch.as_tensor(v, dtype=torch.bool if v.dtype == bool else torch.float32, device=self.device)[None]
-                for k, v in plan.at(seconds).items()}
+                for k, v in plan.at(seconds, is_onset).items()}
 
     @torch.no_grad()
     def continuation_nll(self, windows: torch.Tensor, prefix: int, *, sampling: Optional[Sampling] = None,
@@ -584,11 +605,12 @@ class GenerationPipeline:
         ``style_source`` from ``strength`` (0..1) of the noise schedule. A model with a
         control track writes it anew from :meth:`style_plan` (the content's chroma, each
         frame's texture moved toward the style source's), the content's chroma let go
-        as ``strength`` grows (:data:`STYLE_RELEASE`)."""
+        and (with the pianist control) the pipeline's pianist leant on as ``strength``
+        grows (:data:`STYLE_RELEASE`, :data:`STYLE_PIANIST`)."""
         if self.controlled:
             plan = self.style_plan(content, style_source, strength)
             return self.write_plan(plan, content.end, seed=seed, sampling=sampling,
-                                   guidance=(1.0 - STYLE_RELEASE * strength, 1.0),
+                                   guidance=(1.0 - STYLE_RELEASE * strength, 1.0, 1.0 + STYLE_PIANIST * strength),
                                    info={"mode": "style-transfer", "strength": strength})
         s, gen = sampling or self.sampling, self._gen(seed)
         style = self.analyse(self.tokens(style_source)[: self.L])["style"]

@@ -124,6 +124,10 @@ class TatumFlowConfig:
     # can be blended), hidden with ``control_dropout``; training reads it from the store's
     # ``pianist`` column (``data.pianist_share``: the named pianists' share of the windows).
     pianists: tuple = ()
+    # The count control (control-track models): with the texture each token is also told how
+    # many of its frame's onsets are left to write and how much of the frame has gone
+    # (``controls.count_inputs``), so the decoder keeps the density it is asked for.
+    control_count: bool = False
     w_recon: float = 1.0
     w_diff: float = 0.5
     w_kl: float = 0.1
@@ -156,6 +160,8 @@ class TatumFlowConfig:
             raise TatumFlowError(f"model.control_frame must be > 0 seconds, got {self.control_frame}")
         if not 0.0 <= self.control_dropout <= 1.0:
             raise TatumFlowError(f"model.control_dropout must be in [0, 1], got {self.control_dropout}")
+        if self.control_count and not self.control_track:
+            raise TatumFlowError("model.control_count (the count control) needs model.control_track")
         if self.pianists and not self.control_track:
             raise TatumFlowError("model.pianists (the pianist control) needs model.control_track")
         if len(set(self.pianists)) != len(self.pianists):
@@ -164,7 +170,7 @@ class TatumFlowConfig:
     #: Fields a fine-tuning run may set apart from its base (``finetune.base``): they add parts
     #: (which start from their initialisation) or only change how training regularises.
     FINETUNE_FREE = ("control_track", "control_frame", "control_dropout", "control_gain", "pianists",
-                     "token_dropout", "dropout")
+                     "control_count", "token_dropout", "dropout")
 
     @property
     def width(self) -> int:
@@ -346,7 +352,7 @@ class TatumFlow(nn.Module):
     def _build_controls(self, cfg: TatumFlowConfig) -> None:
         """The control track's projections, added to each token's embedding; zero at the
         start, so a plain model fine-tuned with them starts from what it was."""
-        from .controls import TEXTURE
+        from .controls import COUNT, TEXTURE
 
         d = cfg.d_model
         self.control_tokenizer = PerformanceTokenizer(cfg.tokenizer)
@@ -370,6 +376,10 @@ class TatumFlow(nn.Module):
             self.pianist_out = nn.Linear(len(cfg.pianists) + 1, cfg.vocab_size, bias=False)
             lins += [self.pianist_in, self.pianist_out]
             self.control_parts.append("pianist")
+        if cfg.control_count:  # told with the texture, and hidden with it
+            self.count_in = nn.Linear(len(COUNT), d)
+            self.count_out = nn.Linear(len(COUNT), cfg.vocab_size, bias=False)
+            lins += [self.count_in, self.count_out]
         for lin in lins:
             nn.init.zeros_(lin.weight)
             if lin.bias is not None:
@@ -378,11 +388,19 @@ class TatumFlow(nn.Module):
     def control_logits(self, controls: Optional[dict], like: torch.Tensor) -> torch.Tensor:
         """(B, L, V) the control track's direct offset to the logits (0 where nothing is given)."""
         out = torch.zeros((), dtype=like.dtype, device=like.device)
-        for name in self.control_parts:
-            if controls is not None and name in controls:
-                proj = getattr(self, name + "_out")
-                out = out + proj(controls[name].to(like.dtype)) * controls[name + "_known"][..., None].to(like.dtype)
+        for name, known in self._told(controls):
+            proj = getattr(self, name + "_out")
+            out = out + proj(controls[name].to(like.dtype)) * controls[known][..., None].to(like.dtype)
         return self.config.control_gain * out
+
+    def _told(self, controls: Optional[dict]) -> list[tuple[str, str]]:
+        """(input, its known flag) of each control part given in ``controls``."""
+        if controls is None:
+            return []
+        out = [(name, name + "_known") for name in self.control_parts if name in controls]
+        if self.config.control_count and "count" in controls and "texture" in controls:
+            out.append(("count", "texture_known"))
+        return out
 
     def control_embedding(self, controls: Optional[dict], like: torch.Tensor) -> torch.Tensor:
         """(B, L, d) embedding of ``controls``: ``chroma`` (B, L, 12) and ``texture``
@@ -398,28 +416,36 @@ class TatumFlow(nn.Module):
             else:
                 proj = getattr(self, name + "_in")
                 out = out + torch.where(controls[name + "_known"][..., None], proj(controls[name].to(like.dtype)), null)
+        if self.config.control_count and controls is not None and "count" in controls:
+            out = out + self.count_in(controls["count"].to(like.dtype)) * controls["texture_known"][..., None].to(like.dtype)
         return out.expand(B, L, -1)
 
     @torch.no_grad()
     def controls_of(self, ids: torch.Tensor) -> dict:
         """The controls every token of ``ids`` (B, L) is told in training: the chroma and
         texture of the frame reached after it, read off the window's own music
-        (``frame``: that frame's index)."""
+        (``frame``: that frame's index), and with the count control its ``count``."""
         from ...features.backend import NumpyBackend
         from ...features.torch_face import decode_batch
-        from .controls import frame_table, token_seconds
+        from ...tokenizer.vocab import NOTE_ON
+        from .controls import count_inputs, frame_table, token_seconds
 
         tok = self.control_tokenizer
         x = ids.cpu().numpy()
-        f = np.floor(token_seconds(x, tok) / self.config.control_frame + 1e-9).astype(np.int64)
+        sec = token_seconds(x, tok)
+        f = np.floor(sec / self.config.control_frame + 1e-9).astype(np.int64)
         n = int(f.max()) + 1 if f.size else 1
         chroma, tex = frame_table(decode_batch(x, tok, NumpyBackend), self.config.control_frame, n)
         r = np.arange(x.shape[0])[:, None]
         dev = ids.device
         known = torch.ones(ids.shape, dtype=torch.bool, device=dev)
-        return {"chroma": torch.from_numpy(chroma[r, f]).float().to(dev), "chroma_known": known,
-                "texture": torch.from_numpy(tex[r, f]).float().to(dev), "texture_known": known.clone(),
-                "frame": torch.from_numpy(f).to(dev)}
+        out = {"chroma": torch.from_numpy(chroma[r, f]).float().to(dev), "chroma_known": known,
+               "texture": torch.from_numpy(tex[r, f]).float().to(dev), "texture_known": known.clone(),
+               "frame": torch.from_numpy(f).to(dev)}
+        if self.config.control_count:
+            count = count_inputs(sec, tok.vocab.type_of[x] == NOTE_ON, np.expm1(tex[r, f, 0]), self.config.control_frame)
+            out["count"] = torch.from_numpy(count).float().to(dev)
+        return out
 
     def pianist_controls(self, pianist: torch.Tensor, length: int) -> dict:
         """The pianist control of each window: ``pianist`` (B,) the class (an index into
