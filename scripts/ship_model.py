@@ -48,8 +48,14 @@ def phase_record(run: Path) -> dict:
     data = None
     if store is not None:
         source = store.manifest["source"].replace(str(ROOT.parent / "shared" / "data"), "../shared/data")
+        share = None
+        if info.get("config") and (ROOT / info["config"]).is_file():  # the run's data section, overrides applied
+            from tatumflow.training.config import load_run_config
+            share = load_run_config(ROOT / info["config"], info.get("overrides") or []).get("data", {}).get("pianist_share")
         data = {"source": source, "files": {sp: int(len(store.indices(sp))) for sp in ("train", "val", "test")},
-                "trained_on": "train", "validated_on": "val (checkpoint selection); test never read"}
+                "trained_on": "train" if share is None else
+                f"train (the named pianists' share of the windows: data.pianist_share {share})",
+                "validated_on": "val (checkpoint selection); test never read"}
     local = lambda x: str(x).replace(str(run.parent) + "/", "runs/")  # noqa: E731 (this machine's run folder)
     return {
         "run": run.name, "config": info.get("config"),

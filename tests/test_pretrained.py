@@ -83,3 +83,24 @@ def test_the_shipped_pad_moves_the_music():
     melodies = decode(model, grid, threshold=0.4)
     distinct = {tuple(m.notes["pitch"].tolist()) + tuple(m.notes["onset"].round(3).tolist()) for m in melodies}
     assert len(distinct) >= 6  # nine pad positions, (almost) nine different melodies
+
+
+def test_the_shipped_control_model_plays_the_density_it_is_asked_for():
+    """The count control: told a plan asking for n onsets each second, the shipped
+    control_tatum plays about n, as Art Tatum and as another pianist (before it,
+    the Art Tatum class played 5 a second where 3 were asked)."""
+    import numpy as np
+
+    from tatumflow.models.tatumflow import GenerationPipeline
+    from tatumflow.models.tatumflow.controls import ControlPlan
+
+    pipe = GenerationPipeline(load_model("control_tatum")[0])
+    assert pipe.model.config.control_count
+    seconds = 8
+    for who in ("Art Tatum", "another"):
+        pipe.pianist = who
+        for n in (3, 12):
+            tex = np.tile([np.log1p(n), 0.0, 0.0, np.log(1.5)], (seconds, 1))
+            plan = ControlPlan(1.0, np.zeros((seconds, 12)), np.zeros(seconds, bool), tex, np.ones(seconds, bool))
+            played = np.mean([len(pipe.write_plan(plan, seconds, seed=s).performance) / seconds for s in (0, 1)])
+            assert abs(played / n - 1) < 0.25, (who, n, played)
