@@ -11,14 +11,14 @@ import torch
 
 from tatumflow.evaluation import controls as C
 from tatumflow.features import chord_quality, chord_sequence
-from tatumflow.models.tatumflow.controls import ControlPlan, blend, chord_chroma, count_inputs, frame_table
+from tatumflow.models.tatumflow.controls import (ControlPlan, blend, chord_chroma, count_inputs, frame_table,
+                                                tally_inputs, token_pitches)
 from tatumflow.features.notes import noteset_from_performances
-from tatumflow.models.tatumflow.generate import GenerationPipeline
+from tatumflow.models.tatumflow.generate import GenerationPipeline, _running
 from tatumflow.models.tatumflow.model import PRESETS, TatumFlow, TatumFlowConfig
 from tatumflow.errors import TatumFlowError
 from tatumflow.performance import Performance
 from tatumflow.pretrained import load_model
-from tatumflow.tokenizer.vocab import NOTE_ON
 
 
 def _perf(seed=0, n=120, seconds=12.0):
@@ -183,7 +183,7 @@ def test_count_inputs_say_what_each_frame_still_needs():
     frame asking 2.4 is done at 2), the share of the frame gone; a new frame starts
     the count again."""
     sec = np.array([0.0, 0.1, 0.1, 0.5, 0.5, 0.9, 1.2, 1.2, 1.3])
-    on = np.array([0, 0, 1, 0, 1, 0, 0, 1, 1], bool)
+    on = np.where(np.array([0, 0, 1, 0, 1, 0, 0, 1, 1], bool), 60, -1)
     asked = np.array([2.4] * 6 + [1.0] * 3)
     c = count_inputs(sec, on, asked, 1.0)
     left = [2.4, 2.4, 1.4, 1.4, 0.4, 0.4, 1.0, 0.0, 0.0]  # the last onset overshoots: left stays 0
@@ -194,52 +194,83 @@ def test_count_inputs_say_what_each_frame_still_needs():
     assert np.allclose(batch[1], c)  # rows apart
 
 
-def test_the_count_control_is_what_decoding_tells_and_is_hidden_with_the_texture():
-    """Training's count (read off the window) is the plan's count at each token;
-    generation's running count, token by token, is the count of what it wrote; the
-    count starts silent and is hidden wherever the texture is."""
-    m = _model(control_count=True, pianists=("A",)).eval()
+def test_tally_inputs_say_what_each_frame_still_needs_of_its_voicing_and_register():
+    """Per token: log(1 + clusters the frame still needs to begin) (its onsets over its
+    voicing size), log(1 + notes of the cluster sounding now) (0 once time has moved on),
+    and the register the frame's remaining onsets need for the mean it asks (its own
+    once it has its onsets); an onset in the same 50 ms as the one before joins its
+    cluster, across a frame's edge too."""
+    sec = np.array([0.0, 0.1, 0.1, 0.1, 0.3, 0.3, 0.95, 0.99, 1.01, 1.3, 1.3])
+    pitch = np.array([-1, 60, 64, -1, 72, -1, -1, 48, 50, -1, 52])
+    # frame 0 asks 4 onsets in 2 clusters (voicing 2), mean pitch 62; frame 1 asks 2 in 1, mean 51
+    tex = np.array([[np.log1p(4), 2 / 12, 0.0, np.log(2.0)]] * 8 + [[np.log1p(2), -9 / 12, 0.0, np.log(2.0)]] * 3)
+    t = tally_inputs(sec, pitch, tex, 1.0)
+    assert np.allclose(np.expm1(t[:, 0]), [2, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0])  # 1.01 joins 0.99's cluster
+    assert np.allclose(np.expm1(t[:, 1]), [0, 1, 2, 2, 1, 1, 0, 1, 2, 0, 1])
+    need = [62, (248 - 60) / 3, (248 - 124) / 2, (248 - 124) / 2, 248 - 196, 248 - 196, 248 - 196, 62, 52, 52, 51]
+    assert np.allclose(t[:, 2], (np.array(need) - 60) / 12)
+    batch = tally_inputs(np.stack([sec, sec]), np.stack([pitch, pitch]), np.stack([tex, tex]), 1.0)
+    assert np.allclose(batch[1], t)  # rows apart
+    # decoding keeps the tokens of the frame and the cluster sounding before it: what it
+    # tells the last token is what the whole music tells it
+    plan = ControlPlan(1.0, np.zeros((2, 12)), np.ones(2, bool), tex[[0, -1]], np.ones(2, bool))
+    for end in range(1, len(sec) + 1):
+        kept = _running(sec[:end], pitch[:end], 1.0)
+        assert len(kept[0]) <= end
+        for k in ("count", "tally"):
+            assert np.allclose(plan.at(*kept)[k][-1], plan.at(sec[:end], pitch[:end])[k][-1]), (end, k)
+
+
+def test_the_count_and_tally_controls_are_what_decoding_tells_and_are_hidden_with_the_texture():
+    """Training's count and tally (read off the window) are the plan's at each token;
+    generation's running ones, token by token, are those of what it wrote; each starts
+    silent and is hidden wherever the texture is."""
+    m = _model(control_count=True, control_tally=True, pianists=("A",)).eval()
     pipe = GenerationPipeline(m)
     p = _perf(1, n=60, seconds=8.0)
     ids = pipe.tokens(p)[:200]
     c = m.controls_of(torch.tensor([ids]))
     plan = ControlPlan.of(pipe.tok.decode(np.array(ids)), 1.0)
-    want = plan.at(pipe.token_times(ids), pipe.tok.vocab.type_of[np.array(ids)] == NOTE_ON)
-    assert np.allclose(c["count"][0].numpy(), want["count"], atol=1e-5)
+    want = plan.at(pipe.token_times(ids), token_pitches(np.array(ids), pipe.tok))
     x = torch.tensor([ids])
     assert torch.allclose(m.decode_logits(x, None, None, controls=None), m.decode_logits(x, None, None, controls=c))
-    torch.nn.init.normal_(m.count_out.weight, std=0.1)
-    torch.nn.init.normal_(m.count_in.weight, std=0.1)
-    told = m.decode_logits(x, None, None, controls=c)
-    assert not torch.allclose(told, m.decode_logits(x, None, None, controls={**c, "count": c["count"] * 0}))
-    hidden = {**c, "texture_known": torch.zeros_like(c["texture_known"])}
-    assert torch.allclose(m.decode_logits(x, None, None, controls=hidden),
-                          m.decode_logits(x, None, None, controls={**hidden, "count": c["count"] * 0}))
-    # decoding's running count: on the pianist fixture (which writes notes) given the count control
+    for name in ("count", "tally"):
+        assert np.allclose(c[name][0].numpy(), want[name], atol=1e-5), name
+        torch.nn.init.normal_(getattr(m, name + "_out").weight, std=0.1)
+        torch.nn.init.normal_(getattr(m, name + "_in").weight, std=0.1)
+        told = m.decode_logits(x, None, None, controls=c)
+        assert not torch.allclose(told, m.decode_logits(x, None, None, controls={**c, name: c[name] * 0})), name
+        hidden = {**c, "texture_known": torch.zeros_like(c["texture_known"])}
+        assert torch.allclose(m.decode_logits(x, None, None, controls=hidden),
+                              m.decode_logits(x, None, None, controls={**hidden, name: c[name] * 0})), name
+    # decoding's running state: on the pianist fixture (which writes notes) given both controls
     fix, _ = load_model(Path(__file__).resolve().parents[1] / "fixtures" / "tatumflow_pianist_control")
-    m = TatumFlow(dataclasses.replace(fix.config, control_count=True))
+    m = TatumFlow(dataclasses.replace(fix.config, control_count=True, control_tally=True))
     m.load_state_dict(fix.state_dict(), strict=False)
     pipe, seen = GenerationPipeline(m), []
     real = m.decode_logits
 
-    def spy(ids, *a, controls=None, **k):  # the tokens decoded and the count each is told (row 0: the whole plan)
-        seen.append((ids[0].tolist(), controls["count"][0].numpy().copy()))
+    def spy(ids, *a, controls=None, **k):  # the tokens decoded and what each is told (row 0: the whole plan)
+        seen.append((ids[0].tolist(), {n: controls[n][0].numpy().copy() for n in ("count", "tally")}))
         return real(ids, *a, controls=controls, **k)
 
     m.decode_logits = spy
     plan = pipe.plan_of(p, 8.0)
     ids = pipe.write_plan(plan, 12.0, seed=0).ids.tolist()  # past one window (128 tokens)
-    onsets = pipe.tok.vocab.type_of[np.array(ids)] == NOTE_ON
-    want = plan.at(pipe.token_times(ids), onsets)["count"]
+    pitches = token_pitches(np.array(ids), pipe.tok)
+    want = plan.at(pipe.token_times(ids), pitches)
     at, windows = 0, 0  # where in ``ids`` the tokens of each call end
-    for toks, count in seen:
+    for toks, told in seen:
         if len(toks) > 1 or at == 0:  # a window's context: the last tokens written (and released) so far
             at = next(e for e in range(max(at, len(toks)), len(ids) + 1) if ids[e - len(toks):e] == toks)
             windows += 1
         else:
             assert ids[at] == toks[0]
             at += 1
-        assert np.allclose(count, want[at - len(toks):at], atol=1e-6)
-    assert windows > 1 and onsets.sum() > 40 and want[:, 1].any() and not want[:, 1].all()
-    with pytest.raises(TatumFlowError, match="control_track"):
-        TatumFlowConfig(**{**PRESETS["tiny"], "decoder_only": True, "control_count": True})
+        for name in ("count", "tally"):
+            assert np.allclose(told[name], want[name][at - len(toks):at], atol=1e-6), name
+    assert windows > 1 and (pitches >= 0).sum() > 40 and want["count"][:, 1].any() and not want["count"][:, 1].all()
+    assert (want["tally"][:, 1] > np.log(2.5)).any()  # chords of two notes and more were written
+    for name in ("control_count", "control_tally"):
+        with pytest.raises(TatumFlowError, match="control_track"):
+            TatumFlowConfig(**{**PRESETS["tiny"], "decoder_only": True, name: True})

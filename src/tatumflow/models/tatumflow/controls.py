@@ -18,7 +18,10 @@ A model with the count control (``model.control_count``) is also told, with the
 texture, where each token stands in its frame (:func:`count_inputs`): how many of
 the onsets the frame asks for are still to come, whether it has them all, and how
 much of the frame has gone. A decoder told only a frame's density has to count its
-own notes to keep to it; told what is left, it keeps the count it is asked for.
+own notes to keep to it; told what is left, it keeps the count it is asked for. A
+model with the tally control (``model.control_tally``) is told the same of the rest
+of the texture (:func:`tally_inputs`): how many clusters the frame still needs, how
+many notes the cluster sounding now has, and the register its remaining notes need.
 
 A model with the pianist control is also told who plays: weights over the pianists it
 knows and "another pianist" (a blend of two pianists is a blend of their weights).
@@ -50,6 +53,7 @@ from ...performance import Performance
 
 TEXTURE = ("density", "register", "loudness", "voicing")
 COUNT = ("left", "done", "elapsed")  # the count control's inputs (:func:`count_inputs`)
+TALLY = ("clusters_left", "in_cluster", "register_left")  # the tally control's (:func:`tally_inputs`)
 CLUSTER_SECONDS = 0.05           # onsets this close form one cluster (the scorecard's voicing size)
 
 
@@ -62,23 +66,73 @@ def token_seconds(ids: np.ndarray, tokenizer) -> np.ndarray:
     return np.cumsum(np.where(v.type_of[ids] == SHIFT, v.value_of[ids], 0), -1) * tokenizer.config.time_step
 
 
-def count_inputs(seconds: np.ndarray, is_onset: np.ndarray, asked: np.ndarray, frame: float) -> np.ndarray:
-    """The count control's inputs (..., n, 3) for tokens (last axis, in order from the
-    music's start) at ``seconds`` (the time after each token), ``is_onset`` marking the
-    NOTE_ONs, in frames asking for ``asked`` onsets each (per token: its frame's):
-    ``log(1 + onsets left)``, 1 once the frame has them (fewer than half an onset
-    left), and the share of the frame gone. An onset counts in the frame of its time."""
-    seconds = np.asarray(seconds, float)
-    on = np.asarray(is_onset, bool)
-    f = np.floor(seconds / frame + 1e-9).astype(np.int64)
-    cum = np.cumsum(on, -1)
+def token_pitches(ids: np.ndarray, tokenizer) -> np.ndarray:
+    """Each token's pitch if it is a NOTE_ON, else -1 (ids of any shape): what the count
+    controls read of the music written so far."""
+    from ...tokenizer.vocab import NOTE_ON
+
+    v, ids = tokenizer.vocab, np.asarray(ids)
+    return np.where(v.type_of[ids] == NOTE_ON, v.value_of[ids], -1)
+
+
+def _so_far(f: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per token (last axis): the sum of ``x`` over its frame's tokens up to and including
+    it (``f``: each token's frame, non-decreasing along the last axis)."""
+    cum = np.cumsum(x, -1)
     first = np.ones(f.shape, bool)  # the first token in each frame
     first[..., 1:] = f[..., 1:] != f[..., :-1]
     start = np.maximum.accumulate(np.where(first, np.arange(f.shape[-1]), 0), axis=-1)
-    written = cum - np.take_along_axis(cum, start, -1) + np.take_along_axis(on, start, -1)
-    left = np.asarray(asked, float) - written
+    return cum - np.take_along_axis(cum, start, -1) + np.take_along_axis(x, start, -1)
+
+
+def count_inputs(seconds: np.ndarray, pitch: np.ndarray, asked: np.ndarray, frame: float) -> np.ndarray:
+    """The count control's inputs (..., n, 3) for tokens (last axis, in order from the
+    music's start) at ``seconds`` (the time after each token), ``pitch`` >= 0 marking the
+    NOTE_ONs (:func:`token_pitches`), in frames asking for ``asked`` onsets each (per
+    token: its frame's): ``log(1 + onsets left)``, 1 once the frame has them (fewer than
+    half an onset left), and the share of the frame gone. An onset counts in the frame of
+    its time."""
+    seconds = np.asarray(seconds, float)
+    f = np.floor(seconds / frame + 1e-9).astype(np.int64)
+    left = np.asarray(asked, float) - _so_far(f, (np.asarray(pitch) >= 0).astype(np.int64))
     return np.stack([np.log1p(np.maximum(left, 0.0)), (left < 0.5).astype(float),
                      np.clip(seconds / frame - f, 0.0, 1.0)], -1)
+
+
+def tally_inputs(seconds: np.ndarray, pitch: np.ndarray, texture: np.ndarray, frame: float) -> np.ndarray:
+    """The tally control's inputs (..., n, 3) for tokens as in :func:`count_inputs`, in
+    frames asking for ``texture`` (per token: its frame's, (..., n, 4) as ``TEXTURE``):
+    ``log(1 + clusters left)`` (the frame's onsets over its voicing size, less the
+    clusters it has begun), ``log(1 + onsets in the cluster sounding now)`` (0 once the
+    time has moved past it) and the register the frame's onsets still to come need for
+    its mean pitch (``(pitch - 60) / 12``; the frame's own once none are left). An onset
+    begins a cluster when it does not round to the previous onset's ``CLUSTER_SECONDS``
+    (as :func:`frame_table` reads clusters), and counts in the frame of its time."""
+    seconds = np.asarray(seconds, float)
+    pitch = np.asarray(pitch)
+    texture = np.asarray(texture, float)
+    on = pitch >= 0
+    f = np.floor(seconds / frame + 1e-9).astype(np.int64)
+    q = np.round(seconds / CLUSTER_SECONDS).astype(np.int64)
+    idx = np.broadcast_to(np.arange(f.shape[-1]), f.shape)
+    last = np.maximum.accumulate(np.where(on, idx, -1), axis=-1)  # the last onset at or before
+    before = np.full(f.shape, -1)
+    before[..., 1:] = last[..., :-1]  # the last onset before
+    q_before = np.take_along_axis(q, np.maximum(before, 0), -1)
+    new = on & ((before < 0) | (q != q_before))
+    start = np.maximum.accumulate(np.where(new, idx, -1), axis=-1)  # where the latest cluster began
+    cum = np.cumsum(on, -1)
+    sounding = (start >= 0) & (np.take_along_axis(q, np.maximum(last, 0), -1) == q)
+    in_cluster = np.where(sounding, cum - np.take_along_axis(cum, np.maximum(start, 0), -1) + 1, 0)
+    asked = np.expm1(texture[..., 0])
+    clusters = asked / np.exp(texture[..., 3])
+    mean = texture[..., 1] * 12.0 + 60.0
+    written = _so_far(f, on.astype(np.int64))
+    left = asked - written
+    need = (asked * mean - _so_far(f, np.where(on, pitch, 0))) / np.maximum(left, 0.5)
+    need = np.where(left >= 0.5, np.clip(need, 21.0, 108.0), mean)
+    return np.stack([np.log1p(np.maximum(clusters - _so_far(f, new.astype(np.int64)), 0.0)),
+                     np.log1p(in_cluster), (need - 60.0) / 12.0], -1)
 
 
 def frame_table(ns: NoteSet, frame: float, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,12 +256,13 @@ class ControlPlan:
         live = self.texture_known & (self.texture[:, 0] > 0)
         return self.texture[live].mean(0) if live.any() else np.zeros(len(TEXTURE))
 
-    def at(self, seconds, is_onset=None) -> dict:
+    def at(self, seconds, pitch=None) -> dict:
         """The controls at each time: ``chroma`` (n, 12), ``chroma_known`` (n,),
         ``texture`` (n, 4), ``texture_known`` (n,); with a pianist, ``pianist`` (n,
-        classes) and ``pianist_known`` (n,); given ``is_onset`` (n,: which of the tokens
-        at those times, in order from the music's start, are NOTE_ONs), the count
-        control's ``count`` (n, 3), known with the texture."""
+        classes) and ``pianist_known`` (n,); given ``pitch`` (n,: the tokens at those
+        times, in order from the music's start, as :func:`token_pitches` reads them), the
+        count and tally controls' ``count`` and ``tally`` (n, 3 each), known with the
+        texture."""
         f = np.floor(np.asarray(seconds, float) / self.frame + 1e-9).astype(np.int64)
         inside = (f >= 0) & (f < self.n_frames)
         fi = np.where(inside, f, 0)
@@ -222,8 +277,9 @@ class ControlPlan:
         if self.pianist is not None:
             out["pianist"] = np.broadcast_to(self.pianist, (len(f), len(self.pianist))).copy()
             out["pianist_known"] = np.ones(len(f), bool)
-        if is_onset is not None:
-            out["count"] = count_inputs(seconds, is_onset, np.expm1(out["texture"][:, 0]), self.frame)
+        if pitch is not None:
+            out["count"] = count_inputs(seconds, pitch, np.expm1(out["texture"][:, 0]), self.frame)
+            out["tally"] = tally_inputs(seconds, pitch, out["texture"], self.frame)
         return out
 
 

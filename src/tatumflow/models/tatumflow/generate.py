@@ -40,8 +40,7 @@ from ...generation.constrained import GrammarState, sample_next
 from ...nn import KVCache
 from ...performance import Performance
 from ...tokenizer import PerformanceTokenizer
-from ...tokenizer.vocab import NOTE_ON
-from .controls import ControlPlan, blend, token_seconds
+from .controls import CLUSTER_SECONDS, ControlPlan, blend, token_pitches, token_seconds
 from .model import DECODER_ONLY, PLAIN_MODES
 
 #: A model with a control track: each mode's (chroma, texture[, pianist]) guidance (``Sampling``), chosen
@@ -65,6 +64,24 @@ STYLE_RELEASE = 1.0
 #: ... and, with the pianist control, leans toward the pipeline's pianist as it grows: pianist
 #: guidance ``1 + STYLE_PIANIST * strength`` (README "The count control").
 STYLE_PIANIST = 2.0
+
+
+def _running(times, pitches, frame: float) -> tuple[list, list]:
+    """Of tokens at ``times`` with ``pitches`` (:func:`controls.token_pitches`), those the
+    count and tally controls need to tell the last one's: its frame's, the onsets of the
+    cluster sounding before the frame (a cluster can cross into it), and the onset before
+    that cluster (which says the cluster began there)."""
+    times, pitches = np.asarray(times, float), np.asarray(pitches)
+    f = np.floor(times / frame + 1e-9)
+    keep = f == f[-1]
+    before = np.flatnonzero(~keep & (pitches >= 0))
+    if len(before):
+        q = np.round(times[before] / CLUSTER_SECONDS)
+        keep[before[q == q[-1]]] = True
+        earlier = before[q != q[-1]]
+        if len(earlier):
+            keep[earlier[-1]] = True
+    return list(times[keep]), list(pitches[keep])
 
 
 def unit_latents(x0: torch.Tensor) -> torch.Tensor:
@@ -227,14 +244,13 @@ class GenerationPipeline:
         new: list[int] = []
         cache = KVCache() if s.use_cache else None
         ctl = None
-        counting = self.controlled and plan is not None and self.model.config.control_count
+        counting = self.controlled and plan is not None and bool(m.riders)
         if self.controlled and plan is not None:
             times = self.token_times(history)
-            onsets = self.tok.vocab.type_of[np.asarray(history)] == NOTE_ON if counting else None
-            ctl = {k: v[:, -context:] for k, v in self._controls(plan, times, onsets).items()}
-            if counting:  # the tokens of the frame the music is in: the count control's running state
-                f = np.floor(times / plan.frame + 1e-9)
-                here = (list(times[f == f[-1]]), list(onsets[f == f[-1]]))
+            pitches = token_pitches(history, self.tok) if counting else None
+            ctl = {k: v[:, -context:] for k, v in self._controls(plan, times, pitches).items()}
+            if counting:  # the count and tally controls' running state
+                here = _running(times, pitches, plan.frame)
         # guidance: row 0 is told the whole plan, each further row the plan less one part
         parts = []
         for part, w in (("chroma", s.chroma_guidance), ("texture", s.texture_guidance),
@@ -278,10 +294,11 @@ class GenerationPipeline:
             if ctl is not None:
                 t = int(state.time[0]) * self.tok.config.time_step
                 if counting:
-                    if np.floor(t / plan.frame + 1e-9) != np.floor(here[0][-1] / plan.frame + 1e-9):
-                        here = ([], [])
+                    new_frame = np.floor(t / plan.frame + 1e-9) != np.floor(here[0][-1] / plan.frame + 1e-9)
                     here[0].append(t)
-                    here[1].append(bool(self.tok.vocab.type_of[int(tok[0])] == NOTE_ON))
+                    here[1].append(int(token_pitches(int(tok[0]), self.tok)))
+                    if new_frame:
+                        here = _running(here[0], here[1], plan.frame)
                     now = told({k: v[:, -1:] for k, v in self._controls(plan, here[0], here[1]).items()})
                 else:
                     now = told(self._controls(plan, [t]))
@@ -298,11 +315,12 @@ class GenerationPipeline:
             logits = guided(logits)
         return new
 
-    def _controls(self, plan: ControlPlan, seconds, is_onset=None) -> dict:
+    def _controls(self, plan: ControlPlan, seconds, pitch=None) -> dict:
         """The model's control inputs (batch 1) for tokens whose music has reached ``seconds``
-        (``is_onset``: which are NOTE_ONs, for the count control; see :meth:`ControlPlan.at`)."""
+        (``pitch``: the tokens' NOTE_ON pitches, for the count and tally controls; see
+        :meth:`ControlPlan.at`)."""
         return {k: torch.as_tensor(v, dtype=torch.bool if v.dtype == bool else torch.float32, device=self.device)[None]
-                for k, v in plan.at(seconds, is_onset).items()}
+                for k, v in plan.at(seconds, pitch).items()}
 
     @torch.no_grad()
     def continuation_nll(self, windows: torch.Tensor, prefix: int, *, sampling: Optional[Sampling] = None,

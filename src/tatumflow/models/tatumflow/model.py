@@ -128,6 +128,11 @@ class TatumFlowConfig:
     # many of its frame's onsets are left to write and how much of the frame has gone
     # (``controls.count_inputs``), so the decoder keeps the density it is asked for.
     control_count: bool = False
+    # The tally control (control-track models): with the texture each token is also told how
+    # many of its frame's onset clusters are left to begin, how many notes the cluster sounding
+    # now has and the register its frame's remaining onsets need (``controls.tally_inputs``),
+    # so the decoder keeps the voicing and register it is asked for.
+    control_tally: bool = False
     w_recon: float = 1.0
     w_diff: float = 0.5
     w_kl: float = 0.1
@@ -162,6 +167,8 @@ class TatumFlowConfig:
             raise TatumFlowError(f"model.control_dropout must be in [0, 1], got {self.control_dropout}")
         if self.control_count and not self.control_track:
             raise TatumFlowError("model.control_count (the count control) needs model.control_track")
+        if self.control_tally and not self.control_track:
+            raise TatumFlowError("model.control_tally (the tally control) needs model.control_track")
         if self.pianists and not self.control_track:
             raise TatumFlowError("model.pianists (the pianist control) needs model.control_track")
         if len(set(self.pianists)) != len(self.pianists):
@@ -170,7 +177,7 @@ class TatumFlowConfig:
     #: Fields a fine-tuning run may set apart from its base (``finetune.base``): they add parts
     #: (which start from their initialisation) or only change how training regularises.
     FINETUNE_FREE = ("control_track", "control_frame", "control_dropout", "control_gain", "pianists",
-                     "control_count", "token_dropout", "dropout")
+                     "control_count", "control_tally", "token_dropout", "dropout")
 
     @property
     def width(self) -> int:
@@ -352,7 +359,7 @@ class TatumFlow(nn.Module):
     def _build_controls(self, cfg: TatumFlowConfig) -> None:
         """The control track's projections, added to each token's embedding; zero at the
         start, so a plain model fine-tuned with them starts from what it was."""
-        from .controls import COUNT, TEXTURE
+        from .controls import COUNT, TALLY, TEXTURE
 
         d = cfg.d_model
         self.control_tokenizer = PerformanceTokenizer(cfg.tokenizer)
@@ -376,10 +383,13 @@ class TatumFlow(nn.Module):
             self.pianist_out = nn.Linear(len(cfg.pianists) + 1, cfg.vocab_size, bias=False)
             lins += [self.pianist_in, self.pianist_out]
             self.control_parts.append("pianist")
-        if cfg.control_count:  # told with the texture, and hidden with it
-            self.count_in = nn.Linear(len(COUNT), d)
-            self.count_out = nn.Linear(len(COUNT), cfg.vocab_size, bias=False)
-            lins += [self.count_in, self.count_out]
+        self.riders = []  # parts told with the texture, and hidden with it
+        for name, on, width in (("count", cfg.control_count, len(COUNT)), ("tally", cfg.control_tally, len(TALLY))):
+            if on:
+                setattr(self, name + "_in", nn.Linear(width, d))
+                setattr(self, name + "_out", nn.Linear(width, cfg.vocab_size, bias=False))
+                lins += [getattr(self, name + "_in"), getattr(self, name + "_out")]
+                self.riders.append(name)
         for lin in lins:
             nn.init.zeros_(lin.weight)
             if lin.bias is not None:
@@ -398,8 +408,8 @@ class TatumFlow(nn.Module):
         if controls is None:
             return []
         out = [(name, name + "_known") for name in self.control_parts if name in controls]
-        if self.config.control_count and "count" in controls and "texture" in controls:
-            out.append(("count", "texture_known"))
+        if "texture" in controls:
+            out += [(name, "texture_known") for name in self.riders if name in controls]
         return out
 
     def control_embedding(self, controls: Optional[dict], like: torch.Tensor) -> torch.Tensor:
@@ -416,19 +426,21 @@ class TatumFlow(nn.Module):
             else:
                 proj = getattr(self, name + "_in")
                 out = out + torch.where(controls[name + "_known"][..., None], proj(controls[name].to(like.dtype)), null)
-        if self.config.control_count and controls is not None and "count" in controls:
-            out = out + self.count_in(controls["count"].to(like.dtype)) * controls["texture_known"][..., None].to(like.dtype)
+        for name in self.riders if controls is not None else ():
+            if name in controls:
+                proj = getattr(self, name + "_in")
+                out = out + proj(controls[name].to(like.dtype)) * controls["texture_known"][..., None].to(like.dtype)
         return out.expand(B, L, -1)
 
     @torch.no_grad()
     def controls_of(self, ids: torch.Tensor) -> dict:
         """The controls every token of ``ids`` (B, L) is told in training: the chroma and
         texture of the frame reached after it, read off the window's own music
-        (``frame``: that frame's index), and with the count control its ``count``."""
+        (``frame``: that frame's index), and with the count and tally controls their
+        ``count`` and ``tally``."""
         from ...features.backend import NumpyBackend
         from ...features.torch_face import decode_batch
-        from ...tokenizer.vocab import NOTE_ON
-        from .controls import count_inputs, frame_table, token_seconds
+        from .controls import count_inputs, frame_table, tally_inputs, token_pitches, token_seconds
 
         tok = self.control_tokenizer
         x = ids.cpu().numpy()
@@ -442,9 +454,13 @@ class TatumFlow(nn.Module):
         out = {"chroma": torch.from_numpy(chroma[r, f]).float().to(dev), "chroma_known": known,
                "texture": torch.from_numpy(tex[r, f]).float().to(dev), "texture_known": known.clone(),
                "frame": torch.from_numpy(f).to(dev)}
+        pitch = token_pitches(x, tok)
         if self.config.control_count:
-            count = count_inputs(sec, tok.vocab.type_of[x] == NOTE_ON, np.expm1(tex[r, f, 0]), self.config.control_frame)
+            count = count_inputs(sec, pitch, np.expm1(tex[r, f, 0]), self.config.control_frame)
             out["count"] = torch.from_numpy(count).float().to(dev)
+        if self.config.control_tally:
+            tally = tally_inputs(sec, pitch, tex[r, f], self.config.control_frame)
+            out["tally"] = torch.from_numpy(tally).float().to(dev)
         return out
 
     def pianist_controls(self, pianist: torch.Tensor, length: int) -> dict:
