@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Rebuild the generators shipped in the package (src/tatumflow/pretrained/weights/):
 # tatumflow_tatum, transformer_tatum (TatumFlow's decoder alone, the plain baseline),
-# control_tatum (that decoder with the control track, the pianist control and the count
-# control: every mode by default) and music_rnn_tatum, each pretrained on the PiJAMA train split and
+# control_tatum (that decoder with the control track and the pianist, count and tally
+# controls: every mode by default) and music_rnn_tatum, each pretrained on the PiJAMA train split and
 # adapted to Art Tatum's train albums, scored on the Art Tatum test album, then shipped
 # with their model cards (scripts/ship_model.py).
 #
 #   bash scripts/train_shipped.sh [DATA_INDEX] [RUN_FOLDER]
 #
 # DATA_INDEX defaults to ../shared/data/pijama/index.csv, RUN_FOLDER to runs/shipped.
-# One CPU thread per run (OMP_NUM_THREADS=1); about 5 h 20 min of one core (training 240 min, scorecards 85) on the
+# One CPU thread per run (OMP_NUM_THREADS=1); about 5 h 50 min of one core (training 270 min, scorecards 85) on the
 # 2-core machine the shipped models were trained on (the TatumFlow phases stop by
 # wall time, so the step counts, recorded in the cards, depend on the hardware).
 # Every phase resumes where it stopped: rerun the script after an interruption.
@@ -64,6 +64,12 @@ C3="$R/control_pianist"
 C4="$R/control_count"
 [ -f "$C4/sessions.json" ] || $TF train --resume --config configs/tatumflow_tiny_control_count.yaml --data "$R/stores/pijama" \
   --out "$C4" finetune.base="$C3/best" train.max_seconds=1800
+# ... then the tally control: 1800 s more, each token also told how many of its second's onset
+# clusters are left to begin, the notes in the cluster sounding and the register the second's
+# remaining onsets need, so the voicing and register played are the ones asked.
+C5="$R/control_tally"
+[ -f "$C5/sessions.json" ] || $TF train --resume --config configs/tatumflow_tiny_control_tally.yaml --data "$R/stores/pijama" \
+  --out "$C5" finetune.base="$C4/best" train.max_seconds=1800
 
 # --- Music RNN (option C + velocity + categorical time heads, 0.1M parameters) ---------
 M1="$R/music_rnn_pijama"
@@ -82,7 +88,7 @@ for split in val test; do
     --out "$R/card_music_rnn_$split"
   [ -f "$R/card_transformer_$split/scorecard.json" ] || $TF scorecard --checkpoint "$P2/best" "${CARD[@]}" \
     --out "$R/card_transformer_$split"
-  [ -f "$R/card_control_$split/scorecard.json" ] || $TF scorecard --checkpoint "$C4/best" "${CARD[@]}" \
+  [ -f "$R/card_control_$split/scorecard.json" ] || $TF scorecard --checkpoint "$C5/best" "${CARD[@]}" \
     --out "$R/card_control_$split"
 done
 $PY scripts/ship_model.py --name tatumflow_tatum --checkpoint "$T2/best" --phase "$T1" --phase "$T2" \
@@ -94,6 +100,6 @@ $PY scripts/ship_model.py --name music_rnn_tatum --checkpoint "$M2/best" --phase
 $PY scripts/ship_model.py --name transformer_tatum --checkpoint "$P2/best" --phase "$P1" --phase "$P2" \
   --scorecard "$R/card_transformer_test/scorecard.json" --val-scorecard "$R/card_transformer_val/scorecard.json" \
   --summary "Plain causal transformer (2M; TatumFlow's decoder without latents, style or theory): PiJAMA train split, then Art Tatum (full fine-tune); continuation and unconditional"
-$PY scripts/ship_model.py --name control_tatum --checkpoint "$C4/best" --phase "$P1" --phase "$C1" --phase "$C2" --phase "$C3" --phase "$C4" \
+$PY scripts/ship_model.py --name control_tatum --checkpoint "$C5/best" --phase "$P1" --phase "$C1" --phase "$C2" --phase "$C3" --phase "$C4" --phase "$C5" \
   --scorecard "$R/card_control_test/scorecard.json" --val-scorecard "$R/card_control_val/scorecard.json" \
-  --summary "Control-track transformer (2M; the plain transformer told each second's chroma and texture, who plays, and how many of the second's onsets are left to write): PiJAMA train split, then Art Tatum (full fine-tune), then the pianist control (Art Tatum or another, PiJAMA train, half the windows Art Tatum's), then the count control (the same data); every mode, the transforming ones through a control plan"
+  --summary "Control-track transformer (2M; the plain transformer told each second's chroma and texture, who plays, how many of the second's onsets and clusters are left to write and the register they need): PiJAMA train split, then Art Tatum (full fine-tune), then the pianist control (Art Tatum or another, PiJAMA train, half the windows Art Tatum's), then the count control and the tally control (the same data); every mode, the transforming ones through a control plan"
