@@ -2,14 +2,16 @@
 table of README "Control guidance"; tune on the val split, never on test).
 
     python benchmarks/control_guidance.py [--model control_tatum] [--modes style,edit,interp,improv] \\
-        [--chroma W] [--texture W] [--pianist-guidance W] [--style-release R] [--chord-weights 1.5,1.5,0.85,1.25] \\
+        [--chroma W] [--texture W] [--pianist-guidance W] [--style-release R] [--style-pianist K] \\
+        [--chord-weights 1.5,1.5,0.85,1.25] \\
         [--seed 0] [--same-pianist] [--interp-hold K] [--data ../shared/data/pijama/index.csv] \\
         [--split val] [--out DIR]
 
 ``--chroma`` / ``--texture``: the guidance every mode uses (default: each mode's own,
 ``generate.CONTROL_GUIDANCE``; ``--pianist-guidance``: on who plays, a model with the
 pianist control); ``--style-release``: how far style transfer lets go
-of the content's chroma at strength 1 (``generate.STYLE_RELEASE``);
+of the content's chroma at strength 1 (``generate.STYLE_RELEASE``); ``--style-pianist``:
+its pianist guidance ``1 + K * strength`` (``generate.STYLE_PIANIST``);
 ``--chord-weights``: a requested chord's root, seventh, fifth and (optional) third
 weights in its chroma (``controls.ROOT_WEIGHT``, ``SEVENTH_WEIGHT``, ``FIFTH_WEIGHT``,
 ``THIRD_WEIGHT``); ``--chord-bias``: edit-harmony's chord-tone bias in nats (default
@@ -47,6 +49,7 @@ def main() -> None:
     ap.add_argument("--texture", type=float)
     ap.add_argument("--pianist-guidance", type=float)
     ap.add_argument("--style-release", type=float)
+    ap.add_argument("--style-pianist", type=float)
     ap.add_argument("--chord-weights", help="root,seventh,fifth[,third]")
     ap.add_argument("--chord-bias", type=float, default=0.0, help="edit-harmony's chord-tone bias (nats)")
     ap.add_argument("--seed", type=int, default=0, help="the passes' base seed (the card's: 0)")
@@ -61,6 +64,8 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.style_release is not None:
         generate.STYLE_RELEASE = args.style_release
+    if args.style_pianist is not None:
+        generate.STYLE_PIANIST = args.style_pianist
     if args.chord_weights:
         w = [float(x) for x in args.chord_weights.split(",")]
         controls.ROOT_WEIGHT, controls.SEVENTH_WEIGHT, controls.FIFTH_WEIGHT = w[:3]
