@@ -4,8 +4,8 @@ control" and "The tally control".)
     python benchmarks/control_following.py [--model control_tatum] [--seconds 8] [--seeds 0,1,2] \\
         [--pianists "Art Tatum,another"]
 
-Writes flat plans (every second asking the same texture, no harmony) with
-``write_plan`` and prints what was played against what was asked: density (onsets
+Writes flat plans (``ControlPlan.flat``: every second asking the same texture, no
+harmony) with ``write_plan`` and prints what was played against what was asked: density (onsets
 per second, at voicing 1.5 notes per cluster and register 60), then voicing size
 (notes per onset cluster) and register (mean pitch) together (at 8 onsets per
 second), one number per seed, and the root-mean-square errors over every write.
@@ -29,11 +29,6 @@ VOICINGS = (1.3, 2.0, 3.0)
 REGISTERS = (55.0, 70.0)
 
 
-def flat_plan(seconds: int, density: float, voicing: float, register: float) -> ControlPlan:
-    tex = np.tile([np.log1p(density), (register - 60.0) / 12.0, 0.0, np.log(voicing)], (seconds, 1))
-    return ControlPlan(1.0, np.zeros((seconds, 12)), np.zeros(seconds, bool), tex, np.ones(seconds, bool))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="control_tatum", help="a shipped model's name or a checkpoint folder")
@@ -53,14 +48,14 @@ def main() -> None:
             pipe.pianist = who
         print(f"\n{who}: onsets asked per second -> played (seeds {a.seeds})")
         for n in DENSITIES:
-            outs = [pipe.write_plan(flat_plan(S, n, 1.5, 60.0), S, seed=s).performance for s in seeds]
+            outs = [pipe.write_plan(ControlPlan.flat(S, density=n), S, seed=s).performance for s in seeds]
             played = [len(o) / S for o in outs]
             err["density"] += [p / n - 1 for p in played]
             print(f"  {n:>2} -> " + " / ".join(f"{p:.1f}" for p in played))
         print(f"{who}: voicing (notes per cluster) and register (mean pitch) asked -> played, 8 onsets/s")
         for v in VOICINGS:
             for reg in REGISTERS:
-                outs = [pipe.write_plan(flat_plan(S, 8, v, reg), S, seed=s).performance for s in seeds]
+                outs = [pipe.write_plan(ControlPlan.flat(S, density=8, register=reg, voicing=v), S, seed=s).performance for s in seeds]
                 pv = [C.TEXTURE["voicing_size"](o) for o in outs]
                 pr = [C.TEXTURE["register"](o) for o in outs]
                 err["voicing"] += [x - v for x in pv]

@@ -100,8 +100,7 @@ def test_the_shipped_control_model_plays_the_density_it_is_asked_for():
     for who in ("Art Tatum", "another"):
         pipe.pianist = who
         for n in (3, 12):
-            tex = np.tile([np.log1p(n), 0.0, 0.0, np.log(1.5)], (seconds, 1))
-            plan = ControlPlan(1.0, np.zeros((seconds, 12)), np.zeros(seconds, bool), tex, np.ones(seconds, bool))
+            plan = ControlPlan.flat(seconds, density=n)
             played = np.mean([len(pipe.write_plan(plan, seconds, seed=s).performance) / seconds for s in (0, 1)])
             assert abs(played / n - 1) < 0.25, (who, n, played)
 
@@ -125,8 +124,7 @@ def test_the_shipped_control_model_plays_the_voicing_and_register_it_is_asked_fo
         pipe.pianist = who
         for v in (1.3, 3.0):
             for reg in (55.0, 70.0):
-                tex = np.tile([np.log1p(8), (reg - 60) / 12, 0.0, np.log(v)], (seconds, 1))
-                plan = ControlPlan(1.0, np.zeros((seconds, 12)), np.zeros(seconds, bool), tex, np.ones(seconds, bool))
+                plan = ControlPlan.flat(seconds, density=8, register=reg, voicing=v)
                 outs = [pipe.write_plan(plan, seconds, seed=s).performance for s in (0, 1)]
                 voicing = np.mean([C.TEXTURE["voicing_size"](o) for o in outs])
                 register = np.mean([C.TEXTURE["register"](o) for o in outs])

@@ -194,6 +194,19 @@ def test_count_inputs_say_what_each_frame_still_needs():
     assert np.allclose(batch[1], c)  # rows apart
 
 
+def test_a_flat_plan_asks_for_what_such_music_is_read_as():
+    """``ControlPlan.flat`` in a listener's units is the plan of music that plays them:
+    4 onsets a second in 2-note clusters around pitch 62 at velocity 80."""
+    on = np.repeat(np.arange(0, 3, 0.5), 2)
+    p = Performance.from_arrays(on, on + 0.3, np.tile([60, 64], 6), np.full(12, 80))
+    want = ControlPlan.flat(3.0, density=4, register=62, loudness=80, voicing=2)
+    assert want.n_frames == 3 and not want.chroma_known.any() and want.texture_known.all()
+    assert np.allclose(want.texture, ControlPlan.of(p, 1.0, 3).texture)
+    for bad in ({"density": -1}, {"density": 4, "voicing": 0.5}):
+        with pytest.raises(TatumFlowError, match=next(iter(bad)) if len(bad) == 1 else "voicing"):
+            ControlPlan.flat(3.0, **bad)
+
+
 def test_tally_inputs_say_what_each_frame_still_needs_of_its_voicing_and_register():
     """Per token: log(1 + clusters the frame still needs to begin) (its onsets over its
     voicing size), log(1 + notes of the cluster sounding now) (0 once time has moved on),

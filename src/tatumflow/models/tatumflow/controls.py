@@ -235,6 +235,22 @@ class ControlPlan:
         return cls(frame, np.zeros((0, 12)), np.zeros(0, bool), np.zeros((0, len(TEXTURE))), np.zeros(0, bool),
                    pianist)
 
+    @classmethod
+    def flat(cls, seconds: float, *, density: float, register: float = 60.0, loudness: float = 64.0,
+             voicing: float = 1.5, frame: float = 1.0, pianist: Optional[np.ndarray] = None) -> "ControlPlan":
+        """A plan asking every frame for the same texture, in a listener's units:
+        ``density`` onsets a second, mean pitch ``register``, mean velocity ``loudness``
+        and ``voicing`` notes per onset cluster; the harmony left to the decoder."""
+        from ...errors import TatumFlowError
+
+        for name, value, low in (("seconds", seconds, 1e-9), ("density", density, 0.0), ("voicing", voicing, 1.0)):
+            if not value >= low:
+                raise TatumFlowError(f"{name} must be >= {low:g}, got {value}")
+        n = int(np.ceil(seconds / frame - 1e-9))
+        tex = np.tile([np.log1p(density * frame), (register - 60.0) / 12.0, (loudness - 64.0) / 32.0,
+                       np.log(voicing)], (n, 1))
+        return cls(frame, np.zeros((n, 12)), np.zeros(n, bool), tex, np.ones(n, bool), pianist)
+
     def copy(self) -> "ControlPlan":
         return ControlPlan(self.frame, self.chroma.copy(), self.chroma_known.copy(), self.texture.copy(),
                            self.texture_known.copy(), None if self.pianist is None else self.pianist.copy())
