@@ -85,23 +85,30 @@ def test_the_shipped_pad_moves_the_music():
     assert len(distinct) >= 6  # nine pad positions, (almost) nine different melodies
 
 
+def _control_writes(seconds=8, **asked):
+    """The shipped control_tatum's writes (seeds 0 and 1) of ``ControlPlan.flat(seconds,
+    **asked)``, as Art Tatum and as another pianist: {who: [two Performances]}."""
+    from tatumflow.models.tatumflow import GenerationPipeline
+    from tatumflow.models.tatumflow.controls import ControlPlan
+
+    pipe = GenerationPipeline(load_model("control_tatum")[0])
+    assert pipe.model.config.control_count and pipe.model.config.control_tally
+    plan, out = ControlPlan.flat(seconds, **asked), {}
+    for who in ("Art Tatum", "another"):
+        pipe.pianist = who
+        out[who] = [pipe.write_plan(plan, seconds, seed=s).performance for s in (0, 1)]
+    return out
+
+
 def test_the_shipped_control_model_plays_the_density_it_is_asked_for():
     """The count control: told a plan asking for n onsets each second, the shipped
     control_tatum plays about n, as Art Tatum and as another pianist (before it,
     the Art Tatum class played 5 a second where 3 were asked)."""
     import numpy as np
 
-    from tatumflow.models.tatumflow import GenerationPipeline
-    from tatumflow.models.tatumflow.controls import ControlPlan
-
-    pipe = GenerationPipeline(load_model("control_tatum")[0])
-    assert pipe.model.config.control_count
-    seconds = 8
-    for who in ("Art Tatum", "another"):
-        pipe.pianist = who
-        for n in (3, 12):
-            plan = ControlPlan.flat(seconds, density=n)
-            played = np.mean([len(pipe.write_plan(plan, seconds, seed=s).performance) / seconds for s in (0, 1)])
+    for n in (3, 12):
+        for who, outs in _control_writes(density=n).items():
+            played = np.mean([len(o) / 8 for o in outs])
             assert abs(played / n - 1) < 0.25, (who, n, played)
 
 
@@ -114,18 +121,10 @@ def test_the_shipped_control_model_plays_the_voicing_and_register_it_is_asked_fo
     import numpy as np
 
     from tatumflow.evaluation import controls as C
-    from tatumflow.models.tatumflow import GenerationPipeline
-    from tatumflow.models.tatumflow.controls import ControlPlan
 
-    pipe = GenerationPipeline(load_model("control_tatum")[0])
-    assert pipe.model.config.control_tally
-    seconds = 8
-    for who in ("Art Tatum", "another"):
-        pipe.pianist = who
-        for v in (1.3, 3.0):
-            for reg in (55.0, 70.0):
-                plan = ControlPlan.flat(seconds, density=8, register=reg, voicing=v)
-                outs = [pipe.write_plan(plan, seconds, seed=s).performance for s in (0, 1)]
+    for v in (1.3, 3.0):
+        for reg in (55.0, 70.0):
+            for who, outs in _control_writes(density=8, register=reg, voicing=v).items():
                 voicing = np.mean([C.TEXTURE["voicing_size"](o) for o in outs])
                 register = np.mean([C.TEXTURE["register"](o) for o in outs])
                 assert abs(voicing - v) < 0.3 and abs(register - reg) < 1.5, (who, v, reg, voicing, register)
