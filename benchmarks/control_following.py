@@ -55,7 +55,8 @@ def main() -> None:
         print(f"{who}: voicing (notes per cluster) and register (mean pitch) asked -> played, 8 onsets/s")
         for v in VOICINGS:
             for reg in REGISTERS:
-                outs = [pipe.write_plan(ControlPlan.flat(S, density=8, register=reg, voicing=v), S, seed=s).performance for s in seeds]
+                plan = ControlPlan.flat(S, density=8, register=reg, voicing=v)
+                outs = [pipe.write_plan(plan, S, seed=s).performance for s in seeds]
                 pv = [C.TEXTURE["voicing_size"](o) for o in outs]
                 pr = [C.TEXTURE["register"](o) for o in outs]
                 err["voicing"] += [x - v for x in pv]

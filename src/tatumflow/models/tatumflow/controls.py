@@ -243,7 +243,9 @@ class ControlPlan:
         and ``voicing`` notes per onset cluster; the harmony left to the decoder."""
         from ...errors import TatumFlowError
 
-        for name, value, low in (("seconds", seconds, 1e-9), ("density", density, 0.0), ("voicing", voicing, 1.0)):
+        if not seconds > 0:
+            raise TatumFlowError(f"seconds must be > 0, got {seconds}")
+        for name, value, low in (("density", density, 0.0), ("voicing", voicing, 1.0)):
             if not value >= low:
                 raise TatumFlowError(f"{name} must be >= {low:g}, got {value}")
         n = int(np.ceil(seconds / frame - 1e-9))
