@@ -101,17 +101,28 @@ def test_metrics():
     assert cmp["difference"] > 0 and cmp["ci95"][0] > 0
 
 
-def test_exported_forest_equals_sklearn(tmp_path):
-    from sklearn.ensemble import ExtraTreesRegressor
+def test_exported_trees_equal_sklearn(tmp_path):
+    """The shipped format reproduces scikit-learn's per-rating forests and boosted trees:
+    each rating the mean of its forest and its boosting, the spread that of its forest's trees."""
+    from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor
+    from sklearn.multioutput import MultiOutputRegressor
 
     rng = np.random.default_rng(2)
-    X, Y = rng.standard_normal((200, 7)), rng.random((200, 19))
-    et = ExtraTreesRegressor(n_estimators=15, min_samples_leaf=3, random_state=0).fit(X, Y)
-    fa = ForestAssessor.from_sklearn(et, [f"f{i}" for i in range(7)], {"model": "test"})
-    Xt = rng.standard_normal((50, 7))
+    X = rng.standard_normal((300, 7))
+    Y = 0.5 + 0.1 * np.c_[X[:, :3], X[:, :3] ** 2, rng.random((300, 13))]
+    et = MultiOutputRegressor(ExtraTreesRegressor(n_estimators=6, min_samples_leaf=3, random_state=0)).fit(X, Y)
+    hgb = MultiOutputRegressor(HistGradientBoostingRegressor(max_iter=20, max_leaf_nodes=7, random_state=0)).fit(X, Y)
+    fa = ForestAssessor.from_sklearn([et, hgb], [f"f{i}" for i in range(7)], {"model": "test"})
     back = ForestAssessor.load(fa.save(tmp_path / "a.npz"))
-    assert np.abs(back.predict(Xt) - et.predict(Xt)).max() < 1e-3  # leaf ratings stored as float16
+    Xt = rng.standard_normal((50, 7))
+    rating, spread = back.predict_with_spread(Xt)
+    assert np.abs(rating - (et.predict(Xt) + hgb.predict(Xt)) / 2).max() < 1e-6
+    trees = np.stack([[t.predict(Xt.astype(np.float32)) for t in f.estimators_] for f in et.estimators_])
+    assert np.abs(spread - trees.std(1).T).max() < 1e-6 and spread.min() > 0
+    assert np.abs(ForestAssessor.from_sklearn(et, back.feature_names).predict(Xt) - et.predict(Xt)).max() < 1e-6
     assert back.meta == {"model": "test"}
+    with pytest.raises(ValueError, match="forest part"):
+        ForestAssessor.from_sklearn(hgb, back.feature_names)
 
 
 @pytest.mark.parametrize("flags", [[], ["--score"]])

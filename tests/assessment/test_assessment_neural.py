@@ -127,7 +127,7 @@ def test_ensemble_averages_models_and_seeds():
 
     parts = [make_classical(n).fit(X[rows], Y[rows]).predict(X[test]) for n in ("ridge", "mean")]
     assert np.allclose(blend, np.mean(parts, 0))
-    seeds = Ensemble("extra-trees-compact", seed=0, seeds=2)
+    seeds = Ensemble("extra-trees-per-dim-compact", seed=0, seeds=2)
     assert [m.seed for m in seeds.members] == [0, 1]
 
 

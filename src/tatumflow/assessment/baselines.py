@@ -1,9 +1,16 @@
 """Classical assessors on the hand-crafted features: the training mean, ridge
-regression, random forest and extra trees (all 19 ratings at once)."""
+regression, random forest and extra trees (one model for all 19 ratings), and
+extra trees and gradient boosting with one model per rating (``*-per-dim``:
+each rating splits on its own features instead of on what serves all 19 at
+once; on the ``excerpt`` protocol mean r 0.667 -> 0.691)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+#: Trees per rating of the shipped assessor (``extra-trees-per-dim-compact``).
+COMPACT_TREES = 40
 
 
 class MeanModel:
@@ -26,8 +33,9 @@ class SklearnModel:
         self.name, self.seed = name, seed
 
     def _make(self):
-        from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+        from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
         from sklearn.linear_model import RidgeCV
+        from sklearn.multioutput import MultiOutputRegressor
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
@@ -39,9 +47,16 @@ class SklearnModel:
         if self.name == "extra-trees":
             return ExtraTreesRegressor(n_estimators=400, min_samples_leaf=2, max_features=0.5,
                                        n_jobs=-1, random_state=self.seed)
-        if self.name == "extra-trees-compact":  # the shipped default: small enough for the package
-            return ExtraTreesRegressor(n_estimators=120, min_samples_leaf=5, max_features=0.5,
-                                       n_jobs=-1, random_state=self.seed)
+        if self.name == "extra-trees-per-dim":
+            return MultiOutputRegressor(ExtraTreesRegressor(n_estimators=200, min_samples_leaf=3, max_features=0.5,
+                                                            n_jobs=-1, random_state=self.seed))
+        if self.name == "extra-trees-per-dim-compact":  # the shipped one: small enough for the package
+            return MultiOutputRegressor(ExtraTreesRegressor(n_estimators=COMPACT_TREES, min_samples_leaf=5,
+                                                            max_features=0.5, n_jobs=-1, random_state=self.seed))
+        if self.name == "boosting-per-dim":
+            return MultiOutputRegressor(HistGradientBoostingRegressor(
+                max_iter=200, learning_rate=0.05, max_leaf_nodes=7, min_samples_leaf=20, l2_regularization=1.0,
+                random_state=self.seed))
         raise ValueError(f"unknown classical model {self.name!r}")
 
     def fit(self, X, Y):
@@ -53,13 +68,17 @@ class SklearnModel:
 
     def feature_importances(self) -> np.ndarray | None:
         m = self.model_
+        if hasattr(m, "estimators_") and not hasattr(m, "feature_importances_"):  # one model per rating
+            imps = [getattr(e, "feature_importances_", None) for e in m.estimators_]
+            return None if any(i is None for i in imps) else np.mean(imps, 0)
         if hasattr(m, "feature_importances_"):
             return m.feature_importances_
         coef = m[-1].coef_  # ridge on standardised features: mean |coefficient| over dimensions
         return np.abs(coef).mean(0)
 
 
-CLASSICAL = ("mean", "ridge", "random-forest", "extra-trees", "extra-trees-compact")
+CLASSICAL = ("mean", "ridge", "random-forest", "extra-trees", "extra-trees-per-dim", "extra-trees-per-dim-compact",
+             "boosting-per-dim")
 
 
 def make_classical(name: str, seed: int = 0):

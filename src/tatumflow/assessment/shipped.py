@@ -1,8 +1,9 @@
 """The default assessor shipped inside the package, and the ``assess`` entry point.
 
-A forest trained with scikit-learn is exported to one small ``.npz`` (node arrays,
-leaf ratings as float16) and evaluated here with vectorised numpy, so a fresh
-install rates performances without scikit-learn pickles or downloads.
+Trees trained with scikit-learn (per rating, extra trees and gradient boosting)
+are exported to one small ``.npz`` (one node table) and evaluated here with
+vectorised numpy, so a fresh install rates performances without scikit-learn
+pickles or downloads.
 """
 
 from __future__ import annotations
@@ -23,70 +24,126 @@ DEFAULT_MODEL = Path(__file__).with_name("default_assessor.npz")
 SCORE_MODEL = Path(__file__).with_name("score_assessor.npz")
 
 
+#: What the shipped assessors are (an ``assess-cv`` model name): per rating, a compact
+#: extra-trees forest averaged with gradient-boosted trees.
+SHIPPED_MODEL = "extra-trees-per-dim-compact+boosting-per-dim"
+
+
 class AssessorError(TatumFlowError):
     """An assessor file is missing or does not fit this version of the features."""
 
 
 @dataclass
 class ForestAssessor:
-    """A regression forest over the hand-crafted features, all 19 ratings at once."""
+    """Trees over the hand-crafted features, each predicting one of the 19 ratings.
+
+    A rating's forest trees (extra trees) are averaged; its boosted trees are summed
+    onto ``baseline``; a rating with both is the mean of the two (what ``assess-cv
+    --model extra-trees-per-dim-compact+boosting-per-dim`` scores). The spread of a
+    rating's forest trees is its uncertainty. All trees share one node table: a leaf
+    has ``feature`` -1 and points to itself."""
 
     feature_names: list[str]
-    feature: np.ndarray    # (T, M) int16, -1 at leaves
-    threshold: np.ndarray  # (T, M) float32
-    left: np.ndarray       # (T, M) int16 (a leaf points to itself)
-    right: np.ndarray      # (T, M) int16
-    value: np.ndarray      # (T, M, 19) float16, the mean rating of each node
+    feature: np.ndarray    # (nodes,) int16, -1 at leaves
+    threshold: np.ndarray  # (nodes,) float64: go left when the feature is <= it
+    left: np.ndarray       # (nodes,) int32, node indices into this table
+    right: np.ndarray      # (nodes,) int32
+    value: np.ndarray      # (nodes,) float32: a leaf's rating (forest) or increment (boosted)
+    root: np.ndarray       # (trees,) int32
+    dim: np.ndarray        # (trees,) int8: the rating each tree predicts
+    boosted: np.ndarray    # (trees,) bool
+    baseline: np.ndarray   # (19,) float64: where the boosted trees start
     meta: dict
 
     @classmethod
-    def from_sklearn(cls, forest, feature_names: Sequence[str], meta: dict | None = None) -> "ForestAssessor":
-        trees = [e.tree_ for e in forest.estimators_]
-        m = max(t.node_count for t in trees)
-        T = len(trees)
-        feat = np.full((T, m), -1, np.int16)
-        thr = np.zeros((T, m), np.float32)
-        idx_t = np.int16 if m < 32768 else np.int32
-        lf = np.zeros((T, m), idx_t)
-        rt = np.zeros((T, m), idx_t)
-        val = np.zeros((T, m, len(DIMENSIONS)), np.float16)
-        for i, t in enumerate(trees):
-            n = t.node_count
-            leaf = t.children_left[:n] < 0
-            feat[i, :n] = np.where(leaf, -1, t.feature[:n])
-            thr[i, :n] = t.threshold[:n]
-            lf[i, :n] = np.where(leaf, np.arange(n), t.children_left[:n])
-            rt[i, :n] = np.where(leaf, np.arange(n), t.children_right[:n])
-            val[i, :n][leaf] = t.value[:n, :, 0][leaf]  # only leaves are ever read
-        return cls(list(feature_names), feat, thr, lf, rt, val, dict(meta or {}))
+    def from_sklearn(cls, models, feature_names: Sequence[str], meta: dict | None = None) -> "ForestAssessor":
+        """Export fitted one-model-per-rating regressors (``MultiOutputRegressor`` of extra
+        trees / random forests, or of ``HistGradientBoostingRegressor``; at least one forest)."""
+        parts = {"feature": [], "threshold": [], "left": [], "right": [], "value": []}
+        root, dim, boosted, baseline, offset = [], [], [], np.zeros(len(DIMENSIONS)), 0
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7)."""
-        return self.tree_predictions(X).mean(1)
+        def add(d, is_boost, feat, thr, lf, rt, val):
+            nonlocal offset
+            leaf = lf < 0
+            own = np.arange(len(feat)) + offset
+            parts["feature"].append(np.where(leaf, -1, feat))
+            parts["threshold"].append(np.where(leaf, 0.0, thr))
+            parts["left"].append(np.where(leaf, own, lf + offset))
+            parts["right"].append(np.where(leaf, own, rt + offset))
+            parts["value"].append(np.where(leaf, val, 0.0))
+            root.append(offset)
+            dim.append(d)
+            boosted.append(is_boost)
+            offset += len(feat)
 
-    def tree_predictions(self, X: np.ndarray) -> np.ndarray:
-        """(N, trees, 19): each tree's ratings; their spread is the forest's uncertainty."""
-        X = np.asarray(X, np.float32)
-        n, T = X.shape[0], self.feature.shape[0]
-        node = np.zeros((n, T), np.int64)
-        tree = np.arange(T)[None, :]
-        rows = np.arange(n)[:, None]
-        for _ in range(self.feature.shape[1]):
-            f = self.feature[tree, node].astype(np.int64)
+        for model in models if isinstance(models, (list, tuple)) else [models]:
+            ests = getattr(model, "estimators_", None)
+            if ests is None or len(ests) != len(DIMENSIONS):
+                raise ValueError(f"expected one fitted model per rating ({len(DIMENSIONS)}), got {type(model).__name__}")
+            for d, est in enumerate(ests):
+                if hasattr(est, "_predictors"):  # gradient boosting: one tree per iteration
+                    baseline[d] = float(np.ravel(est._baseline_prediction)[0])
+                    for (pred,) in est._predictors:
+                        nd = pred.nodes
+                        leaf = nd["is_leaf"].astype(bool)
+                        add(d, True, nd["feature_idx"], nd["num_threshold"],
+                            np.where(leaf, -1, nd["left"].astype(np.int64)), nd["right"].astype(np.int64), nd["value"])
+                else:
+                    for e in est.estimators_:
+                        t = e.tree_
+                        add(d, False, t.feature, t.threshold, t.children_left, t.children_right, t.value[:, 0, 0])
+        if all(boosted):
+            raise ValueError("the assessor needs a forest part (its spread is the uncertainty)")
+        cat = {k: np.concatenate(v) for k, v in parts.items()}
+        return cls(list(feature_names), cat["feature"].astype(np.int16), cat["threshold"].astype(np.float64),
+                   cat["left"].astype(np.int32), cat["right"].astype(np.int32), cat["value"].astype(np.float32),
+                   np.array(root, np.int32), np.array(dim, np.int8), np.array(boosted, bool), baseline,
+                   dict(meta or {}))
+
+    def _leaves(self, X: np.ndarray) -> np.ndarray:
+        """(N, trees): each tree's leaf value. Forest trees compare the features as float32
+        (as scikit-learn's trees do), boosted trees as float64."""
+        X64 = np.asarray(X, np.float64)
+        X32 = X64.astype(np.float32).astype(np.float64)
+        node = np.broadcast_to(self.root, (len(X64), len(self.root))).astype(np.int64)
+        rows = np.arange(len(X64))[:, None]
+        exact = self.boosted[None, :]
+        while True:
+            f = self.feature[node].astype(np.int64)
             live = f >= 0
             if not live.any():
                 break
-            go_left = X[rows, np.maximum(f, 0)] <= self.threshold[tree, node]
-            nxt = np.where(go_left, self.left[tree, node], self.right[tree, node]).astype(np.int64)
-            node = np.where(live, nxt, node)
-        return self.value[tree, node].astype(np.float64)
+            fc = np.maximum(f, 0)
+            x = np.where(exact, X64[rows, fc], X32[rows, fc])
+            node = np.where(live, np.where(x <= self.threshold[node], self.left[node], self.right[node]), node)
+        return self.value[node].astype(np.float64)
+
+    def predict_with_spread(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7) and (N, 19) the
+        spread (standard deviation) of each rating's forest trees."""
+        v = self._leaves(X)
+        k = len(DIMENSIONS)
+        onehot = np.eye(k)[self.dim]  # (trees, 19)
+        forest = onehot * ~self.boosted[:, None]
+        n_forest = forest.sum(0)
+        mean = v @ forest / n_forest
+        spread = np.sqrt(np.maximum((v**2) @ forest / n_forest - mean**2, 0.0))
+        boost = onehot * self.boosted[:, None]
+        has_boost = boost.sum(0) > 0
+        ratings = np.where(has_boost, (mean + self.baseline + v @ boost) / 2, mean)
+        return ratings, spread
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7)."""
+        return self.predict_with_spread(X)[0]
+
+    _ARRAYS = ("feature", "threshold", "left", "right", "value", "root", "dim", "boosted", "baseline")
 
     def save(self, path: "str | Path") -> Path:
         from ..utils import atomic_path
 
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, feature=self.feature, threshold=self.threshold, left=self.left,
-                                right=self.right, value=self.value,
+            np.savez_compressed(fh, **{k: getattr(self, k) for k in self._ARRAYS},
                                 names=np.array(self.feature_names), meta=np.array(json.dumps(self.meta)))
         return Path(path)
 
@@ -97,8 +154,10 @@ class ForestAssessor:
             raise AssessorError(f"{path}: no assessor file")
         try:
             z = np.load(path, allow_pickle=False)
-            return cls([str(s) for s in z["names"]], z["feature"], z["threshold"], z["left"], z["right"],
-                       z["value"], json.loads(str(z["meta"])))
+            if "root" not in z.files:
+                raise AssessorError(f"{path}: an assessor of an older format (one forest for all ratings); "
+                                    f"rebuild it with scripts/build_assessor.py")
+            return cls([str(s) for s in z["names"]], *(z[k] for k in cls._ARRAYS), json.loads(str(z["meta"])))
         except (KeyError, ValueError, OSError) as e:
             raise AssessorError(f"{path}: not an assessor file ({e})") from e
 
@@ -119,7 +178,7 @@ def ratings_table(ratings: np.ndarray) -> list[dict[str, float]]:
 
 def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progress: bool = False,
                            score: bool = False) -> ForestAssessor:
-    """Train an assessor the package ships (``extra-trees-compact`` on every labelled
+    """Train an assessor the package ships (:data:`SHIPPED_MODEL` on every labelled
     PercePiano segment; with ``score``, on the score-relative features too) and write
     it to ``out`` (``scripts/build_assessor.py``)."""
     from .baselines import SklearnModel
@@ -128,9 +187,9 @@ def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progr
 
     data = load_percepiano(root)
     X, names = feature_matrix(data, progress=progress, score=score)
-    m = SklearnModel("extra-trees-compact", seed).fit(X, data.ratings)
-    fa = ForestAssessor.from_sklearn(m.model_, names, {
-        "model": "extra-trees-compact", "trained_on": "PercePiano, all 1,189 labelled segments",
+    models = [SklearnModel(part, seed).fit(X, data.ratings).model_ for part in SHIPPED_MODEL.split("+")]
+    fa = ForestAssessor.from_sklearn(models, names, {
+        "model": SHIPPED_MODEL, "trained_on": "PercePiano, all 1,189 labelled segments",
         "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT",
         **({"score_aware": True} if score else {})})
     fa.save(out)
@@ -238,8 +297,8 @@ def rate(perf: Performance, fa: "ForestAssessor | None" = None) -> dict:
     fa = fa or ForestAssessor.load()
     X, names = _rating_features(perf)
     _check_fits(fa, names)
-    trees = fa.tree_predictions(X)[0] * 7.0  # (T, 19)
-    return {"dimensions": list(DIMENSIONS), "rating": trees.mean(0).tolist(), "spread": trees.std(0).tolist(),
+    rating, spread = (7.0 * a[0] for a in fa.predict_with_spread(X))
+    return {"dimensions": list(DIMENSIONS), "rating": rating.tolist(), "spread": spread.tolist(),
             "warnings": domain_warnings(perf)}
 
 
@@ -281,8 +340,7 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
         rows.append(X[0])
         names.append(str(f))
         warnings.append(domain_warnings(perf))
-    trees = fa.tree_predictions(np.stack(rows)) if rows else np.zeros((0, 1, len(DIMENSIONS)))
-    ratings, spread = trees.mean(1), trees.std(1)
+    ratings, spread = fa.predict_with_spread(np.stack(rows)) if rows else (np.zeros((0, len(DIMENSIONS))),) * 2
     return {"model": fa.meta, "scale": "1..7", "dimensions": list(DIMENSIONS), "ratings": ratings,
             "results": [{"file": n, "ratings": t, "spread": u, "warnings": w} for n, t, u, w in
                         zip(names, ratings_table(ratings), ratings_table(spread), warnings)],
