@@ -142,9 +142,11 @@ COMMANDS = {
     "assess-cv": (C.assess_cv, "train and score an assessor under an evaluation protocol (PercePiano)", [
         ("--protocol", dict(required=True, choices=["excerpt", "player", "piece", "paper-performer", "paper-piece"])),
         ("--score", dict(FLAG, help="add the score-relative features (each segment aligned to its score)")),
-        ("--model", dict(default="extra-trees", help="mean, ridge, random-forest, extra-trees, extra-trees-per-dim, "
-                         "extra-trees-per-dim-compact, boosting-per-dim (per-dim: one model per rating), note-transformer, ast, ast-ssast, hybrid, hybrid-ast, hand-mlp (neural ones stop early on a validation "
-                         "part; name@2m or @8m: a larger network than the default @0.2m); 'a+b' averages")),
+        ("--model", dict(default="extra-trees-per-dim+boosting-per-dim", help="mean, ridge, random-forest, extra-trees, "
+                         "extra-trees-per-dim, extra-trees-per-dim-compact, boosting-per-dim (per-dim: one model per "
+                         "rating; default: the best, per rating extra trees averaged with boosting), note-transformer, ast, "
+                         "ast-ssast, hybrid, hybrid-ast, hand-mlp (neural ones stop early on a validation part; name@2m or "
+                         "@8m: a larger network than the default @0.2m); 'a+b' averages")),
         ("--data", dict(type=IN_DIR, help="the PercePiano folder (default: ../shared/data/percepiano)")),
         ("--seed", dict(type=NONNEG_INT, default=0)),
         ("--seeds", dict(type=POS_INT, default=1, help="average this many seeds of each model (an ensemble)")),
