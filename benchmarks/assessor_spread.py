@@ -1,0 +1,53 @@
+"""Does the shipped assessor's spread say when a rating is unsure? Measured on unheard music.
+
+    python benchmarks/assessor_spread.py [--protocol excerpt] [--score] [--data ../shared/data/percepiano]
+
+Trains the shipped kind of assessor (:data:`~tatumflow.assessment.shipped.SHIPPED_MODEL`)
+on each fold of a protocol, exports it as the package does, and rates the fold's
+held-out segments. Prints how the spread of each rating's forest trees relates to
+its error there: Spearman correlation (pooled and per rating), the share of
+ratings within one and two spreads of the panel's mean, and the mean error of
+the least and most unsure quarter of the ratings.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from tatumflow.assessment.baselines import SklearnModel
+from tatumflow.assessment.cv import feature_matrix
+from tatumflow.assessment.data import DIMENSIONS, load_percepiano
+from tatumflow.assessment.protocols import PROTOCOLS, get_protocol
+from tatumflow.assessment.shipped import SHIPPED_MODEL, ForestAssessor
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--protocol", default="excerpt", choices=[p for p in PROTOCOLS if not p.startswith("paper")])
+    ap.add_argument("--score", action="store_true", help="the score-aware assessor")
+    ap.add_argument("--data")
+    a = ap.parse_args()
+    data = load_percepiano(a.data)
+    X, names = feature_matrix(data, score=a.score)
+    Y = data.ratings
+    rating, spread = np.zeros_like(Y), np.zeros_like(Y)
+    for fold in get_protocol(a.protocol, data).folds:
+        models = [SklearnModel(part).fit(X[fold.train], Y[fold.train]).model_ for part in SHIPPED_MODEL.split("+")]
+        rating[fold.test], spread[fold.test] = ForestAssessor.from_sklearn(models, names).predict_with_spread(
+            X[fold.test])
+    err = np.abs(rating - Y)
+    print(f"{SHIPPED_MODEL}{' +score' if a.score else ''} under {a.protocol}, {len(Y)} segments x {len(DIMENSIONS)} "
+          f"ratings (errors on the 1..7 scale)")
+    print(f"Spearman(spread, |error|): {spearmanr(spread.ravel(), err.ravel())[0]:.3f} pooled; per rating "
+          + " ".join(f"{spearmanr(spread[:, d], err[:, d])[0]:.2f}" for d in range(len(DIMENSIONS))))
+    print(f"|error| <= spread: {np.mean(err <= spread):.1%}; <= 2 spreads: {np.mean(err <= 2 * spread):.1%}")
+    lo, hi = np.quantile(spread, [0.25, 0.75])
+    print(f"mean |error|: {7 * err[spread <= lo].mean():.3f} in the least unsure quarter, "
+          f"{7 * err[spread >= hi].mean():.3f} in the most unsure (all: {7 * err.mean():.3f})")
+
+
+if __name__ == "__main__":
+    main()
