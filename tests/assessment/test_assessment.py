@@ -13,7 +13,7 @@ from tatumflow.assessment import metrics
 from tatumflow.assessment.data import DIMENSIONS, PercePiano, PercePianoError, parse_name
 from tatumflow.assessment.protocols import (excerpt_protocol, paper_performer_protocol, paper_piece_protocol,
                                             performer_fold_ids, player_protocol)
-from tatumflow.assessment.shipped import ForestAssessor
+from tatumflow.assessment.shipped import AssessorError, ForestAssessor
 from tatumflow.cli.main import main
 from tatumflow.midi import write_midi
 
@@ -137,8 +137,13 @@ def test_exported_trees_equal_sklearn(tmp_path):
     assert np.abs(spread - trees.std(1).T).max() < 1e-6 and spread.min() > 0
     assert np.abs(ForestAssessor.from_sklearn(et, back.feature_names).predict(Xt) - et.predict(Xt)).max() < 1e-6
     assert back.meta == {"model": "test"}
+    r2, s2 = back.predict_with_spread(Xt, chunk=7)  # rows in chunks: the same numbers
+    assert np.array_equal(r2, rating) and np.array_equal(s2, spread)
     with pytest.raises(ValueError, match="forest part"):
         ForestAssessor.from_sklearn(hgb, back.feature_names)
+    np.savez(tmp_path / "old.npz", feature=np.zeros((2, 3)), names=np.array(["f0"]), meta=np.array("{}"))
+    with pytest.raises(AssessorError, match="older format.*build_assessor"):
+        ForestAssessor.load(tmp_path / "old.npz")
 
 
 @pytest.mark.parametrize("flags", [[], ["--score"]])

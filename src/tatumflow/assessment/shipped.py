@@ -118,9 +118,14 @@ class ForestAssessor:
             node = np.where(live, np.where(x <= self.threshold[node], self.left[node], self.right[node]), node)
         return self.value[node].astype(np.float64)
 
-    def predict_with_spread(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_with_spread(self, X: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7) and (N, 19) the
-        spread (standard deviation) of each rating's forest trees."""
+        spread (standard deviation) of each rating's forest trees; ``chunk`` rows at a time
+        (memory: rows x trees)."""
+        X = np.asarray(X, np.float64)
+        if len(X) > chunk:
+            parts = [self.predict_with_spread(X[i:i + chunk], chunk) for i in range(0, len(X), chunk)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         v = self._leaves(X)
         k = len(DIMENSIONS)
         onehot = np.eye(k)[self.dim]  # (trees, 19)
