@@ -17,7 +17,6 @@ import argparse
 import numpy as np
 from scipy.stats import spearmanr
 
-from tatumflow.assessment.baselines import SklearnModel
 from tatumflow.assessment.cv import feature_matrix
 from tatumflow.assessment.data import DIMENSIONS, load_percepiano
 from tatumflow.assessment.protocols import PROTOCOLS, get_protocol
@@ -35,9 +34,8 @@ def main() -> None:
     Y = data.ratings
     rating, spread = np.zeros_like(Y), np.zeros_like(Y)
     for fold in get_protocol(a.protocol, data).folds:
-        models = [SklearnModel(part).fit(X[fold.train], Y[fold.train]).model_ for part in SHIPPED_MODEL.split("+")]
-        rating[fold.test], spread[fold.test] = ForestAssessor.from_sklearn(models, names).predict_with_spread(
-            X[fold.test])
+        fa = ForestAssessor.train(X[fold.train], Y[fold.train], names)
+        rating[fold.test], spread[fold.test] = fa.predict_with_spread(X[fold.test])
     err = np.abs(rating - Y)
     print(f"{SHIPPED_MODEL}{' +score' if a.score else ''} under {a.protocol}, {len(Y)} segments x {len(DIMENSIONS)} "
           f"ratings (errors on the 1..7 scale)")

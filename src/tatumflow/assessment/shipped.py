@@ -100,6 +100,15 @@ class ForestAssessor:
                    np.array(root, np.int32), np.array(dim, np.int8), np.array(boosted, bool), baseline,
                    dict(meta or {}))
 
+    @classmethod
+    def train(cls, X: np.ndarray, Y: np.ndarray, feature_names: Sequence[str], *, seed: int = 0,
+              meta: dict | None = None) -> "ForestAssessor":
+        """Fit :data:`SHIPPED_MODEL` (each of its ``+``-joined parts) on ``X``, ``Y`` and export it."""
+        from .baselines import SklearnModel
+
+        models = [SklearnModel(part, seed).fit(X, Y).model_ for part in SHIPPED_MODEL.split("+")]
+        return cls.from_sklearn(models, feature_names, meta)
+
     def _leaves(self, X: np.ndarray) -> np.ndarray:
         """(N, trees): each tree's leaf value. Forest trees compare the features as float32
         (as scikit-learn's trees do), boosted trees as float64."""
@@ -186,14 +195,12 @@ def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progr
     """Train an assessor the package ships (:data:`SHIPPED_MODEL` on every labelled
     PercePiano segment; with ``score``, on the score-relative features too) and write
     it to ``out`` (``scripts/build_assessor.py``)."""
-    from .baselines import SklearnModel
     from .cv import FEATURE_VERSION, feature_matrix
     from .data import load_percepiano
 
     data = load_percepiano(root)
     X, names = feature_matrix(data, progress=progress, score=score)
-    models = [SklearnModel(part, seed).fit(X, data.ratings).model_ for part in SHIPPED_MODEL.split("+")]
-    fa = ForestAssessor.from_sklearn(models, names, {
+    fa = ForestAssessor.train(X, data.ratings, names, seed=seed, meta={
         "model": SHIPPED_MODEL, "trained_on": "PercePiano, all 1,189 labelled segments",
         "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT",
         **({"score_aware": True} if score else {})})
