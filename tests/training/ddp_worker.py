@@ -21,4 +21,5 @@ tr.fit()
 if dist.get_rank() == 0:
     json.dump({"loss": [h["loss"] for h in tr.history],
                "params": {k: v.tolist() for k, v in model.state_dict().items()}}, open(sys.argv[1] + "/ddp.json", "w"))
+dist.barrier()  # both ranks done before either tears gloo down
 dist.destroy_process_group()
