@@ -1,6 +1,7 @@
 """Run by tests/test_training.py under torchrun: 2 CPU processes, gloo backend."""
 
 import json
+import os
 import sys
 
 import torch
@@ -19,7 +20,14 @@ cfg = TrainConfig(max_steps=6, batch_size=8, warmup_steps=2, lr=1e-2, save_every
 tr = Trainer(model, cfg, TinyData(), out_dir=sys.argv[1], progress=False)
 tr.fit()
 if dist.get_rank() == 0:
-    json.dump({"loss": [h["loss"] for h in tr.history],
-               "params": {k: v.tolist() for k, v in model.state_dict().items()}}, open(sys.argv[1] + "/ddp.json", "w"))
+    with open(sys.argv[1] + "/ddp.json", "w") as fh:
+        json.dump({"loss": [h["loss"] for h in tr.history],
+                   "params": {k: v.tolist() for k, v in model.state_dict().items()}}, fh)
 dist.barrier()  # both ranks done before either tears gloo down
 dist.destroy_process_group()
+# Leave without interpreter finalization: gloo's worker threads can still be
+# unwinding when it runs, and on a busy core a rank then aborts ("terminate called
+# without an active exception"; pytorch/pytorch#190489). Everything is written.
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
