@@ -77,6 +77,23 @@ def test_ddp_two_processes_match_one(tmp_path):
         np.testing.assert_allclose(np.array(ddp["params"][k]), v.numpy(), rtol=1e-4, atol=1e-6)
 
 
+def test_train_under_torchrun_joins_one_ddp_run(store, tmp_path):
+    """`torchrun -m tatumflow.cli.main train` is one DDP run of 2 processes (each a
+    half batch), not 2 single-process runs writing over each other; rank 0 reports."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "tatumflow.cli.main", "train", "--config", str(REPO / "configs" / "music_rnn_a.yaml"),
+                           "--data", str(store), "--out", str(out), "train.max_steps=2", "train.batch_size=4",
+                           "train.grad_accum=1", "train.eval_batches=1", "train.tensorboard=false",
+                           "train.device=cpu"], capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reports = [line for line in proc.stdout.splitlines() if "steps in" in line]
+    assert len(reports) == 1 and "2 processes" in reports[0], proc.stdout
+    sessions = json.loads((out / "sessions.json").read_text())
+    assert [s["world_size"] for s in sessions] == [2] and sessions[0]["to_step"] == 2
+
+
 def test_lora_trains_adapters_only_and_swaps(tmp_path):
     torch.manual_seed(0)
     base = TinyRegressor()

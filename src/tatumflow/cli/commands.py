@@ -164,8 +164,11 @@ def train(args) -> int:
 
     s = train_from_config(args.config, families=FAMILIES, data=args.data, out=args.out,
                           overrides=args.overrides, resume=args.resume)
+    if s["rank"] != 0:  # one process of a torchrun run: rank 0 reports
+        return 0
     val = ", ".join(f"{k} {v:.4g}" for k, v in (s.get("val") or {}).items())
-    print(f"{s['out']}: {s['steps']} steps in {s['seconds']:.1f}s ({s['stop_reason']}), "
+    print(f"{s['out']}: {s['steps']} steps in {s['seconds']:.1f}s ({s['stop_reason']}"
+          f"{', %d processes' % s['world_size'] if s['world_size'] > 1 else ''}), "
           f"{s['params']:,} parameters; {val}; checkpoint {s['checkpoint']}")
     return 0
 

@@ -13,6 +13,7 @@ from ..errors import TatumFlowError
 from ..models.protocol import Family
 from ..utils import cache_dir, seeded_torch
 from .config import ConfigError, TrainConfig, load_run_config
+from .distributed import process_group_from_env
 from .trainer import Trainer
 
 
@@ -95,19 +96,21 @@ def train_from_config(config: "str | os.PathLike", *, families: Mapping[str, Fam
     model, train, val = build(cfg, store, families)
     out = Path(out or cfg.get("out") or f"runs/{Path(config).stem}")
     lora = _prepare_finetune(model, cfg.get("finetune"))
-    trainer = Trainer(model, tcfg, train, val, out_dir=out, progress=progress,
-                      run_info={"config": str(config), "store": str(store), "overrides": overrides or [],
-                                "finetune": cfg.get("finetune")})
-    summary = trainer.fit(resume=resume)
-    if lora:
+    with process_group_from_env(tcfg.device):  # under torchrun: one process of a DDP run
+        trainer = Trainer(model, tcfg, train, val, out_dir=out, progress=progress,
+                          run_info={"config": str(config), "store": str(store), "overrides": overrides or [],
+                                    "finetune": cfg.get("finetune")})
+        summary = trainer.fit(resume=resume)
+        summary["rank"], summary["world_size"] = trainer.rank, trainer.world
+        if val is not None:
+            summary["val"] = trainer.evaluate()
+    if lora and trainer.rank == 0:
         from .lora import save_adapter
 
         summary["adapter"] = str(save_adapter(model, out / "adapter", info={"base": cfg["finetune"]["base"],
                                                                             "store": str(store)}))
     summary["out"] = str(out)
     summary["params"] = sum(p.numel() for p in model.parameters())
-    if val is not None:
-        summary["val"] = trainer.evaluate()
     summary["train_windows"] = len(train)
     summary["batch_size"] = tcfg.batch_size
     try:

@@ -115,6 +115,8 @@ class Trainer:
             self.device = select_device(config.device)
         except TatumFlowError as exc:
             raise ConfigError(str(exc)) from None
+        if self.device.type == "cuda" and self.device.index is None:  # under torchrun: this process's GPU
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self._check_schedules(model, train_data)
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ConfigError("fp16 needs CUDA; use bf16 on the CPU")
