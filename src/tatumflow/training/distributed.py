@@ -32,6 +32,9 @@ def process_group_from_env(device: str = "auto") -> Iterator[int]:
         raise ConfigError(f"WORLD_SIZE={world} but {', '.join(missing)} not set: launch multi-process "
                           "training with torchrun")
     cuda = not device.startswith(("cpu", "mps")) and torch.cuda.is_available()
+    if cuda and ":" in device:
+        raise ConfigError(f"train.device={device} under torchrun: give cuda or auto, each process takes "
+                          "the GPU of its LOCAL_RANK")
     if cuda:
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group("nccl" if cuda else "gloo")
