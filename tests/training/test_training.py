@@ -94,6 +94,17 @@ def test_train_under_torchrun_joins_one_ddp_run(store, tmp_path):
     assert [s["world_size"] for s in sessions] == [2] and sessions[0]["to_step"] == 2
 
 
+def test_a_world_without_torchrun_is_refused_in_one_line(monkeypatch):
+    from tatumflow.training.distributed import process_group_from_env
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for k in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(ConfigError, match="WORLD_SIZE=2 but RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT not set"):
+        with process_group_from_env("cpu"):
+            pass
+
+
 def test_lora_trains_adapters_only_and_swaps(tmp_path):
     torch.manual_seed(0)
     base = TinyRegressor()

@@ -13,17 +13,17 @@ TORCHRUN_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"
 
 
 @contextmanager
-def process_group_from_env(device: str = "auto") -> Iterator[int]:
+def process_group_from_env(device: str = "auto") -> Iterator[None]:
     """Inside ``torchrun`` (``WORLD_SIZE`` > 1) join its process group for the
     duration (NCCL with each process on the GPU of its ``LOCAL_RANK``, gloo on the
-    CPU) and leave it after; yields the world size. A single process, or one whose
-    caller already joined a group, runs as it is (world size 1, or the group's)."""
+    CPU) and leave it after. A single process, or one whose caller already joined
+    a group, runs as it is."""
     import torch
     import torch.distributed as dist
 
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    world = int(os.environ.get("WORLD_SIZE") or 1)
     if world <= 1 or (dist.is_available() and dist.is_initialized()):
-        yield dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        yield
         return
     if not dist.is_available():
         raise ConfigError(f"WORLD_SIZE={world} but this PyTorch has no torch.distributed")
@@ -39,6 +39,6 @@ def process_group_from_env(device: str = "auto") -> Iterator[int]:
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
-        yield world
+        yield
     finally:
         dist.destroy_process_group()
