@@ -7,7 +7,7 @@ Each cell is what ``tatumflow assess-cv --protocol P --model M [--seeds K] [--sc
 prints (``M*K`` in ``--models`` means ``--seeds K``; ``M+score`` adds the
 score-relative features). The raters' ceiling heads each table. The neural models take
 minutes per cell on a CPU: with ``--results DIR`` a cell is read from
-``DIR/<protocol>__<model>[__--seeds_K].json`` when that file exists (written by
+``DIR/<protocol>__<model>[+score][__--seeds_K].json`` when that file exists (written by
 ``assess-cv ... --out``) and computed otherwise.
 """
 
@@ -38,7 +38,8 @@ def get(spec: str, proto: str, data, args) -> CVResult:
     name, _, k = spec.removesuffix("+score").partition("*")
     seeds = int(k or 1)
     if args.results:
-        f = args.results / (f"{proto}__{name}" + (f"__--seeds_{seeds}" if seeds > 1 else "") + ".json")
+        f = args.results / (f"{proto}__{name}" + ("+score" if score else "")
+                            + (f"__--seeds_{seeds}" if seeds > 1 else "") + ".json")
         if f.is_file():
             return CVResult.from_dict(json.loads(f.read_text()))
     return run_cv(name, proto, data=data, seeds=seeds, bootstrap=args.bootstrap, score=score)

@@ -99,3 +99,63 @@ def test_score_features_see_what_was_changed():
     assert b["score/onset_dev_std_ms"] > 3 * a["score/onset_dev_std_ms"]
     assert a["score/velocity_dev_mean"] == pytest.approx(10, abs=0.5)
     assert len(score_features(steady, s)) == len(SCORE_FEATURE_NAMES)
+
+
+def _with(perf, *, onset=None, velocity=None, pedal_time=(), pedal_value=()):
+    n = perf.notes
+    on = n["onset"] if onset is None else onset
+    return Performance.from_arrays(on, on + (n["offset"] - n["onset"]), n["pitch"],
+                                   n["velocity"] if velocity is None else velocity,
+                                   pedal_time=pedal_time, pedal_value=pedal_value)
+
+
+def test_tempo_at_two_scales_and_rubato():
+    """A slow tempo wave is phrase-level tempo and rubato; chord-to-chord jitter is local tempo."""
+    s = score_piece(np.random.default_rng(5))
+    on = s.notes["onset"]
+    steady = _with(s)
+    wave = _with(s, onset=on + 0.4 * np.sin(2 * np.pi * on / 15.0))  # one slow swell of the beat
+    chords = np.unique(on)
+    shake = np.random.default_rng(6).normal(0, 0.04, len(chords))
+    jitter = _with(s, onset=on + shake[np.searchsorted(chords, on)])  # whole chords early or late
+    f = {k: dict(zip(SCORE_FEATURE_NAMES, score_features(p, s))) for k, p in
+         (("steady", steady), ("wave", wave), ("jitter", jitter))}
+    assert f["steady"]["score/rubato_ms_std"] < 1 and f["steady"]["score/tempo_phrase_std"] < 1e-3
+    assert f["wave"]["score/rubato_ms_std"] > 200 and f["wave"]["score/rubato_ms_max"] > 300
+    assert f["wave"]["score/tempo_phrase_std"] > 2 * f["wave"]["score/tempo_local_std"]
+    assert f["jitter"]["score/tempo_local_std"] > 2 * f["jitter"]["score/tempo_phrase_std"]
+    assert f["jitter"]["score/tempo_jitter"] > 3 * f["wave"]["score/tempo_jitter"]
+
+
+def test_voicing_and_loudness_against_the_written_dynamics():
+    s = score_piece(np.random.default_rng(7))
+    n = s.notes
+    top = n["pitch"] >= 72  # score_piece's melody register
+    sung = _with(s, velocity=np.where(top, 90, 60))
+    flat = _with(s, velocity=np.full(len(n), 70))
+    swell = _with(s, velocity=(60 + 30 * np.sin(np.pi * n["onset"] / n["onset"].max())).astype(int))
+    f = {k: dict(zip(SCORE_FEATURE_NAMES, score_features(p, s))) for k, p in
+         (("sung", sung), ("flat", flat), ("swell", swell))}
+    assert f["sung"]["score/melody_velocity_lead"] == pytest.approx(30, abs=0.5)
+    assert f["sung"]["score/melody_velocity_dev"] == pytest.approx(26, abs=0.5)  # 90 against the written 64
+    assert f["flat"]["score/melody_velocity_lead"] == pytest.approx(0, abs=1e-9)
+    assert f["swell"]["score/loudness_contour_range"] > 20 > f["flat"]["score/loudness_contour_range"]
+    assert f["swell"]["score/velocity_range_ratio"] > 2 * f["flat"]["score/velocity_range_ratio"]
+
+
+def test_pedal_against_the_written_harmony():
+    """One pedal held over every chord change blurs; a pedal changed just after each chord does not."""
+    s = score_piece(np.random.default_rng(8), n_chords=20)  # a new chord (new pitches) every 0.5 s
+    end = float(s.notes["offset"].max())
+    blurred = _with(s, pedal_time=[0.0, end], pedal_value=[127, 0])
+    t = 0.5 * np.arange(20)
+    clean = _with(s, pedal_time=np.c_[t + 0.03, t + 0.45].ravel(), pedal_value=np.tile([127, 0], 20))
+    late = _with(s, pedal_time=np.c_[t + 0.2, t + 0.45].ravel(), pedal_value=np.tile([127, 0], 20))
+    f = {k: dict(zip(SCORE_FEATURE_NAMES, score_features(p, s))) for k, p in (("blurred", blurred), ("clean", clean), ("late", late))}
+    assert f["blurred"]["score/pedal_blur"] == 1.0 and f["clean"]["score/pedal_blur"] == 0.0
+    assert f["clean"]["score/pedal_change_lag_ms"] == pytest.approx(30, abs=1)
+    assert f["late"]["score/pedal_change_lag_ms"] == pytest.approx(200, abs=1)
+    assert f["clean"]["score/pedal_per_harmony_change"] > 0.9 > f["blurred"]["score/pedal_per_harmony_change"]
+    # down 50 ms after each chord starts: held, or caught in time; not when pressed 200 ms late
+    assert f["clean"]["score/pedal_chord_coverage"] == f["blurred"]["score/pedal_chord_coverage"] == 1.0
+    assert f["late"]["score/pedal_chord_coverage"] == 0.0
