@@ -4,19 +4,42 @@
 
 Aligns every performance segment to its score (``score_midi/``) in one process
 and prints the time and the distribution of match rates (share of the score's
-notes played), extra-note rates and the score-relative features' ranges.
+notes played) and extra-note rates. Then a long piece: consecutive segments
+(each performance with its own score) joined end to end into about ten minutes
+of music, aligned whole, with its time, peak memory (tracemalloc) and match rate,
+and ``assess --score``'s work on it (alignment and features).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
-from tatumflow.align import align, score_for_segment
+from tatumflow import Performance
+from tatumflow.align import align, score_features, score_for_segment
 from tatumflow.midi import read_midi
+
+
+def joined(pairs, seconds: float) -> tuple[Performance, Performance]:
+    """Performances (and their scores) one after another, a second apart, until ``seconds``."""
+    parts, t_p, t_s = [], 0.0, 0.0
+    for p, s in pairs:
+        parts.append((p, t_p, s, t_s))
+        t_p, t_s = t_p + p.end + 1.0, t_s + s.end + 1.0
+        if t_p >= seconds:
+            break
+
+    def cat(k):  # k = 0: the performances, k = 2: the scores
+        notes = [(q[k].notes, q[k + 1]) for q in parts]
+        on = np.concatenate([n["onset"] + off for n, off in notes])
+        return Performance.from_arrays(on, np.concatenate([n["offset"] + off for n, off in notes]),
+                                       np.concatenate([n["pitch"] for n, _ in notes]),
+                                       np.concatenate([n["velocity"] for n, _ in notes]))
+    return cat(0), cat(2)
 
 
 def main() -> None:
@@ -38,6 +61,21 @@ def main() -> None:
     print("| | p10 | median | p90 | min |\n|---|---:|---:|---:|---:|")
     for name, v in (("match rate", match), ("extra-note rate", extra)):
         print(f"| {name} | {np.percentile(v, 10):.3f} | {np.median(v):.3f} | {np.percentile(v, 90):.3f} | {v.min():.3f} |")
+    perf, score = joined(perfs, 600.0)
+    align(perf, score)  # warm up
+    t0 = time.perf_counter()
+    r = align(perf, score)
+    dt = time.perf_counter() - t0
+    tracemalloc.start()
+    align(perf, score)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    t0 = time.perf_counter()
+    score_features(perf, score)
+    dt_f = time.perf_counter() - t0
+    print(f"long piece: {perf.end / 60:.1f} min, {len(perf.notes):,} performed and {len(score.notes):,} written notes: "
+          f"aligned in {dt:.2f}s (peak {peak / 2**20:.0f} MB), match rate {r.match_rate:.3f}; "
+          f"alignment and score-relative features {dt_f:.2f}s")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,54 @@ def test_robust_to_wrong_missing_and_extra_notes_and_rubato():
     assert 0.008 < np.std(d["onset"]) < 0.03  # the jitter (15 ms), not the tempo
 
 
+def _correct(a, perf, s, origin):
+    """Share of the alignment's pairs that join a performed note to the score note it came from."""
+    src = s.notes[np.lexsort((s.notes["pitch"], s.notes["onset"]))]
+    # ``origin`` is in (onset, pitch) order, the order of ``perf.notes``
+    key = {(float(o), int(p)): k for k, (o, p) in enumerate(zip(perf.notes["onset"], perf.notes["pitch"]))}
+    ok = 0
+    for i, j in a.pairs:
+        o = origin[key[(float(a.perf["onset"][j]), int(a.perf["pitch"][j]))]]
+        ok += o >= 0 and src[o]["onset"] == a.score["onset"][i] and src[o]["pitch"] == a.score["pitch"][i]
+    return ok / max(len(a.pairs), 1)
+
+
+def test_a_long_performance_aligns_in_a_band():
+    """Twenty minutes of music: both passes look only near where each note should sound, so the
+    work and memory follow the notes (not notes x notes), and the alignment is as good."""
+    from tatumflow.align.notes import FIRST_BAND, FIRST_BAND_S, SECOND_BAND_S, _band
+
+    rng = np.random.default_rng(11)
+    s = score_piece(rng, n_chords=2400)
+    perf, origin = perform(s, rng, drop=40, extra=40, wrong=10)
+    a = align(perf, s)
+    assert a.match_rate > 0.97 and _correct(a, perf, s, origin) > 0.98
+    son, pon = np.sort(s.notes["onset"]), a.perf["onset"]
+    steady = pon.min() + (son - son[0]) * np.ptp(pon) / np.ptp(son)
+    for half in (np.clip(FIRST_BAND * np.ptp(pon), *FIRST_BAND_S), SECOND_BAND_S):
+        lo, hi = _band(steady, pon, half)
+        assert (hi - lo + 1).sum() < 0.2 * len(son) * len(pon)
+
+
+def test_an_unwritten_passage_is_skipped():
+    """Half a minute played that is not in the score (an improvised break) leaves the rest aligned."""
+    rng = np.random.default_rng(12)
+    s = score_piece(rng, n_chords=240)
+    perf, origin = perform(s, rng)
+    n = perf.notes
+    later = n["onset"] > 0.5 * n["onset"].max()
+    t0 = float(n["onset"][later].min())
+    k = 90
+    brk = (t0 + np.sort(rng.uniform(0, 30, k)), rng.integers(40, 90, k))
+    on = np.concatenate((n["onset"] + 30 * later, brk[0]))
+    perf2 = Performance.from_arrays(on, on + 0.3, np.concatenate((n["pitch"], brk[1])),
+                                    np.full(len(on), 64))
+    order = np.lexsort((np.concatenate((n["pitch"], brk[1])), on))
+    origin2 = np.concatenate((origin, np.full(k, -1)))[order]
+    a = align(perf2, s)
+    assert a.match_rate > 0.97 and _correct(a, perf2, s, origin2) > 0.97
+
+
 def test_chord_asynchrony_and_melody_lead():
     on, off, pitch = [], [], []
     for c in range(10):

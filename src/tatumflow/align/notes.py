@@ -12,9 +12,13 @@ wherever the pitches fit.
 Each row of the dynamic program is computed at once: the left-to-right
 dependency ``D[i, j] = min(T[j], D[i, j-1] + gap)`` is a running minimum of
 ``T[k] - gap k`` (``numpy.minimum.accumulate``), so a segment of a few hundred
-notes aligns in milliseconds. Costs are made row by row and only the move taken
-in each cell is kept (one byte): a 10-minute piece of 5,700 notes against its
-score needs ~33 MB.
+notes aligns in milliseconds. Each pass looks only at a band of performed notes
+around where each written note should sound: the first pass within a quarter
+of the performance's span (15 s to 2 min) of one steady tempo, the second within
+8 s of the first pass's tempo map. Costs are made row by row and only the move
+taken in each cell of the band is kept (one byte), so time and memory grow with
+the notes times the notes in the band, not with the square of the notes: a
+10-minute piece of 5,400 notes aligns in about half a second.
 
 From the matched notes come a tempo curve (performed time of each score chord,
 and the local tempo ratio between chords) and per-note deviations from it:
@@ -35,6 +39,9 @@ CHORD_GAP = 0.05     # seconds: performed notes closer than this are one chord
 SUB = 1.0            # cost of pairing two different pitches (a wrong note)
 GAP = 0.6            # cost of a score note not played, or a played note not in the score
 TIME_WEIGHT = 0.5    # second pass: cost per second of distance from the first pass's tempo map (capped)
+FIRST_BAND = 0.25           # first pass: pairs within this share of the performance's span ...
+FIRST_BAND_S = (15.0, 120.0)  # ... (at least 15 s, at most 2 min) of where one steady tempo puts them
+SECOND_BAND_S = 8.0         # second pass: pairs within 8 s of where the first pass's tempo map puts them
 
 
 def _reading_order(onset: np.ndarray, pitch: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
@@ -46,27 +53,55 @@ def _reading_order(onset: np.ndarray, pitch: np.ndarray, gap: float) -> tuple[np
     return o[within], chord[within]
 
 
-def _dp(n: int, m: int, row_cost: Callable[[int], np.ndarray], gap: float) -> np.ndarray:
-    """Monotone alignment where ``row_cost(i)`` is the (M,) cost of pairing score note ``i``
-    with each performed note: (K, 2) diagonal moves (i, j). Only two rows of costs and one
-    byte per cell (the move taken) are kept: memory is n x m bytes."""
-    prev = gap * np.arange(m + 1, dtype=np.float64)
-    move = np.empty((n + 1, m + 1), np.int8)  # 0 diag, 1 up (score note unplayed), 2 left (extra note)
-    move[0, 0], move[0, 1:] = 0, 2
-    ramp = gap * np.arange(m + 1)
+def _band(expected: np.ndarray, onset: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of each dynamic-programming row (``len(expected) + 1`` rows: row i pairs
+    score note i - 1) that hold the performed notes within ``half`` seconds of where that
+    score note is expected, as inclusive (lo, hi) bounds: non-decreasing, each row
+    overlapping the one before it (so a path always exists), from (0, 0) to (n, m)."""
+    n, m = len(expected), len(onset)
+    when = np.maximum.accumulate(onset)  # reading order keeps chords together: onsets all but sorted
+    e = np.concatenate((expected[:1], expected))
+    hi = np.maximum.accumulate(np.minimum(np.searchsorted(when, e + half, side="right") + 1, m))
+    hi[-1] = m
+    lo = np.maximum.accumulate(np.searchsorted(when, e - half, side="left"))
+    lo[0] = 0
+    lo = np.minimum(lo, np.concatenate(([0], hi[:-1])))
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def _dp(n: int, m: int, row_cost: Callable[[int, int, int], np.ndarray], gap: float,
+        lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Monotone alignment inside a band: row i of the dynamic program (i score notes read)
+    spans columns ``lo[i]..hi[i]`` (performed notes read; see :func:`_band`), and
+    ``row_cost(i, a, b)`` is the cost of pairing score note ``i`` with performed notes
+    ``a..b-1``. Returns the (K, 2) diagonal moves (i, j). One row of costs and one byte
+    per cell in the band (the move taken) are kept."""
+    start = np.concatenate(([0], np.cumsum(hi - lo + 1)))
+    move = np.empty(int(start[-1]), np.int8)  # 0 diag, 1 up (score note unplayed), 2 left (extra note)
+    prev = gap * np.arange(lo[0], hi[0] + 1, dtype=np.float64)
+    move[: start[1]] = 2
+    move[0] = 0
+    ramps = gap * np.arange(int((hi - lo).max()) + 1)
     for i in range(1, n + 1):
-        diag = prev[:-1] + row_cost(i - 1)
-        up = prev[1:] + gap
-        best = np.minimum(diag, up)
-        t = np.concatenate(([prev[0] + gap], best))
-        row = ramp + np.minimum.accumulate(t - ramp)
-        move[i, 0] = 1
-        move[i, 1:] = np.where(row[1:] < best - 1e-12, 2, np.where(diag <= up, 0, 1))
+        a, b, pa, pb = lo[i], hi[i], lo[i - 1], hi[i - 1]
+        best = np.full(b - a + 1, np.inf)
+        best[: pb - a + 1] = prev[a - pa:] + gap  # up (the rows overlap: pa <= a <= pb <= b)
+        mv = np.ones(b - a + 1, np.int8)
+        d0, d1 = max(a, pa + 1) - a, min(b, pb + 1) - a + 1  # diagonal: column c from c - 1 above
+        if d1 > d0:
+            diag = prev[d0 + a - 1 - pa: d1 + a - 1 - pa] + row_cost(i - 1, d0 + a - 1, d1 + a - 1)
+            take = diag <= best[d0:d1]
+            mv[d0:d1][take] = 0
+            best[d0:d1] = np.minimum(diag, best[d0:d1])
+        ramp = ramps[: b - a + 1]
+        row = ramp + np.minimum.accumulate(best - ramp)  # D[j] = min(best[j], D[j - 1] + gap)
+        mv[row < best - 1e-12] = 2
+        move[start[i]: start[i + 1]] = mv
         prev = row
     pairs = []
     i, j = n, m
     while i > 0 or j > 0:
-        mv = move[i, j]
+        mv = move[start[i] + j - lo[i]]
         if mv == 0:
             pairs.append((i - 1, j - 1))
             i, j = i - 1, j - 1
@@ -172,13 +207,20 @@ def align(performance: Performance, score: Performance) -> Alignment:
     if not len(S) or not len(P):
         return Alignment(S, P, s_chord, np.zeros((0, 2), np.int64), 0)
     sp, pp, pon = S["pitch"], P["pitch"], P["onset"]
-    pairs = _dp(len(S), len(P), lambda i: (pp != sp[i]) * SUB, GAP)
+    n, m = len(S), len(P)
+    # first pass, by pitch alone, within a wide band around one steady tempo
+    son = S["onset"]
+    span_s, span_p = max(son[-1] - son[0], 1e-3), max(float(pon.max() - pon.min()), 1e-3)
+    steady = pon.min() + (son - son[0]) * (span_p / span_s)
+    lo, hi = _band(steady, pon, float(np.clip(FIRST_BAND * span_p, *FIRST_BAND_S)))
+    pairs = _dp(n, m, lambda i, a, b: (pp[a:b] != sp[i]) * SUB, GAP, lo, hi)
     same = sp[pairs[:, 0]] == pp[pairs[:, 1]]
     first = Alignment(S, P, s_chord, pairs[same], int((~same).sum()))
     st, pt = first.tempo_curve()
     if len(st) >= 2:  # second pass: where each written note should sound by the first tempo map
-        expected = np.interp(S["onset"], st, pt)
-        pairs = _dp(len(S), len(P), lambda i: (pp != sp[i]) * SUB
-                    + TIME_WEIGHT * np.minimum(np.abs(pon - expected[i]), 2.0), GAP)
+        expected = np.interp(son, st, pt)
+        lo, hi = _band(expected, pon, SECOND_BAND_S)
+        pairs = _dp(n, m, lambda i, a, b: (pp[a:b] != sp[i]) * SUB
+                    + TIME_WEIGHT * np.minimum(np.abs(pon[a:b] - expected[i]), 2.0), GAP, lo, hi)
         same = sp[pairs[:, 0]] == pp[pairs[:, 1]]
     return Alignment(S, P, s_chord, pairs[same], int((~same).sum()))

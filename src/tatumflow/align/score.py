@@ -18,7 +18,7 @@ from ..performance import Performance
 from .notes import align
 
 #: Bump when alignment or these features change what they compute (feature caches key on it).
-SCORE_FEATURE_VERSION = 3
+SCORE_FEATURE_VERSION = 4
 SCORE_FEATURE_NAMES = (
     "score/match_rate", "score/extra_rate", "score/wrong_rate",
     "score/onset_dev_abs_ms", "score/onset_dev_std_ms", "score/onset_dev_q90_ms",
