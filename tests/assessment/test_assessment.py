@@ -261,6 +261,16 @@ def test_the_training_domain_is_measured_on_percepiano():
         assert np.allclose(got[k], v, atol=1e-9), (k, got[k], v)
 
 
+@pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
+def test_the_score_match_floor_is_measured_on_percepiano():
+    from tatumflow.assessment.cv import score_feature_matrix
+    from tatumflow.assessment.data import load_percepiano
+    from tatumflow.assessment.shipped import SCORE_MATCH_FLOOR
+
+    S, names = score_feature_matrix(load_percepiano(DATA / "percepiano"))
+    assert SCORE_MATCH_FLOOR == np.floor(np.percentile(S[:, names.index("score/match_rate")], 1) * 100) / 100
+
+
 def test_repeated_passages_are_found_in_the_scores_and_never_split(tmp_path):
     """Real names, and a score per excerpt: excerpts 03 and 05 are the same music (a repeat
     under another number) — found by comparing the scores, kept on one side of every split."""
@@ -311,6 +321,14 @@ def test_assess_with_a_score_uses_the_score_aware_assessor(tmp_path, capsys):
     assert main(["assess", str(take), "--score", str(score), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["model"]["score_aware"] is True and len(rep["results"][0]["ratings"]) == 19
+    assert rep["results"][0]["score_match_rate"] == 1.0
+    assert not any("score's notes" in w for w in rep["results"][0]["warnings"])
+    # another score: few of its notes are found, and the output says so
+    other = write_midi(Performance.from_arrays(on, on + 0.25, rng.integers(50, 80, 40), [64] * 40),
+                       tmp_path / "other.mid")
+    assert main(["assess", str(take), "--score", str(other)]) == 0
+    text = capsys.readouterr().out
+    assert "of the score's notes found in it" in text and f"is {other} the score it was played from?" in text
     from tatumflow.assessment.shipped import SCORE_MODEL
 
     assert main(["assess", str(take), "--model", str(SCORE_MODEL)]) == 2  # it needs the score

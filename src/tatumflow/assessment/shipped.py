@@ -241,6 +241,10 @@ MIN_NOTES_TO_RATE = 8
 #: :func:`measure_domain`; a data test checks these numbers): outside it, ratings are guesses.
 TRAINING_DOMAIN = {"seconds": (4.3, 100.0), "notes_per_second": (1.34, 25.5), "pitch_p5_min": 31.0,
                    "pitch_p95_max": 91.0, "pedal_share": 0.93}
+#: 99% of the training performances play at least this share of their score's notes (the 1st
+#: percentile of their match rates, rounded down; a data test checks it): below it, the
+#: score-relative features describe a poor alignment, or the wrong score.
+SCORE_MATCH_FLOOR = 0.75
 
 
 def _domain_stats(perf: Performance) -> dict:
@@ -336,7 +340,7 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
         score_perf = read_score(score)
         if not len(score_perf):
             raise AssessorError(f"{score}: the score has no notes")
-    rows, names, failed, warnings = [], [], [], []
+    rows, names, failed, warnings, matches = [], [], [], [], []
     for f in files:
         try:
             perf = read_midi(f)
@@ -352,17 +356,28 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
         rows.append(X[0])
         names.append(str(f))
         warnings.append(domain_warnings(perf))
+        if score_perf is not None:
+            match = float(X[0, feat_names.index("score/match_rate")])
+            matches.append(match)
+            if match < SCORE_MATCH_FLOOR:
+                warnings[-1].append(f"only {match:.0%} of the score's notes were found in it (99% of the training "
+                                    f"performances play {SCORE_MATCH_FLOOR:.0%} or more): is {score} the score it "
+                                    f"was played from?")
     ratings, spread = fa.predict_with_spread(np.stack(rows)) if rows else (np.zeros((0, len(DIMENSIONS))),) * 2
+    results = [{"file": n, "ratings": t, "spread": u, "warnings": w} for n, t, u, w in
+               zip(names, ratings_table(ratings), ratings_table(spread), warnings)]
+    for r, m in zip(results, matches):  # with a score: the share of its notes found in the performance
+        r["score_match_rate"] = m
     return {"model": fa.meta, "scale": "1..7", "dimensions": list(DIMENSIONS), "ratings": ratings,
-            "results": [{"file": n, "ratings": t, "spread": u, "warnings": w} for n, t, u, w in
-                        zip(names, ratings_table(ratings), ratings_table(spread), warnings)],
-            "failed": failed}
+            "results": results, "failed": failed}
 
 
 def format_ratings(results: list[dict]) -> str:
     from ..utils import format_table
 
-    return "\n".join(r["file"] + "".join(f"\n  warning: unlike the training data: {w}" for w in r["warnings"])
+    return "\n".join(r["file"] + (f"\n  {r['score_match_rate']:.0%} of the score's notes found in it"
+                                  if "score_match_rate" in r else "")
+                     + "".join(f"\n  warning: unlike the training data: {w}" for w in r["warnings"])
                      + "\n" + format_table([(d, f"{v:.2f}", f"{r['spread'][d]:.2f}") for d, v in r["ratings"].items()],
                                            ("dimension (low-high)", "rating 1..7", "+- (spread of the trees)"))
                      for r in results)
