@@ -42,6 +42,18 @@ def perform(score, rng, *, stretch=1.25, jitter=0.015, drop=0, extra=0, wrong=0)
     return perf, np.array(origin)[order]
 
 
+def _correct(a, perf, s, origin):
+    """Share of the alignment's pairs that join a performed note to the score note it came from."""
+    src = s.notes[np.lexsort((s.notes["pitch"], s.notes["onset"]))]
+    # ``origin`` is in (onset, pitch) order, the order of ``perf.notes``
+    key = {(float(o), int(p)): k for k, (o, p) in enumerate(zip(perf.notes["onset"], perf.notes["pitch"]))}
+    ok = 0
+    for i, j in a.pairs:
+        o = origin[key[(float(a.perf["onset"][j]), int(a.perf["pitch"][j]))]]
+        ok += o >= 0 and src[o]["onset"] == a.score["onset"][i] and src[o]["pitch"] == a.score["pitch"][i]
+    return ok / max(len(a.pairs), 1)
+
+
 def test_identity():
     s = score_piece(np.random.default_rng(0))
     a = align(s, s)
@@ -59,32 +71,12 @@ def test_robust_to_wrong_missing_and_extra_notes_and_rubato():
     n = len(s)
     assert a.match_rate == pytest.approx((n - 12 - 4) / n, abs=0.02)
     assert a.extra_rate == pytest.approx(1 - (n - 16) / len(perf), abs=0.02)
-    # each pair joins a performed note to the score note it came from
-    src = s.notes[np.lexsort((s.notes["pitch"], s.notes["onset"]))]
-    perf_sorted = perf.notes[np.lexsort((perf.notes["pitch"], perf.notes["onset"]))]
-    ok = 0
-    for i, j in a.pairs:
-        k = np.flatnonzero((perf_sorted["onset"] == a.perf["onset"][j]) & (perf_sorted["pitch"] == a.perf["pitch"][j]))
-        ok += origin[k[0]] >= 0 and src[origin[k[0]]]["onset"] == a.score["onset"][i] \
-            and src[origin[k[0]]]["pitch"] == a.score["pitch"][i]
-    assert ok / len(a.pairs) > 0.98
+    assert _correct(a, perf, s, origin) > 0.98  # each pair joins a performed note to its score note
     d = a.deviations()
     st, pt = a.tempo_curve()
     assert np.median(np.diff(pt) / np.diff(st)) == pytest.approx(1.25, rel=0.08)  # the stretch
     assert np.median(d["velocity"]) == pytest.approx(10, abs=0.5)
     assert 0.008 < np.std(d["onset"]) < 0.03  # the jitter (15 ms), not the tempo
-
-
-def _correct(a, perf, s, origin):
-    """Share of the alignment's pairs that join a performed note to the score note it came from."""
-    src = s.notes[np.lexsort((s.notes["pitch"], s.notes["onset"]))]
-    # ``origin`` is in (onset, pitch) order, the order of ``perf.notes``
-    key = {(float(o), int(p)): k for k, (o, p) in enumerate(zip(perf.notes["onset"], perf.notes["pitch"]))}
-    ok = 0
-    for i, j in a.pairs:
-        o = origin[key[(float(a.perf["onset"][j]), int(a.perf["pitch"][j]))]]
-        ok += o >= 0 and src[o]["onset"] == a.score["onset"][i] and src[o]["pitch"] == a.score["pitch"][i]
-    return ok / max(len(a.pairs), 1)
 
 
 def test_a_long_performance_aligns_in_a_band():
