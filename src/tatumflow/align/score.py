@@ -66,8 +66,7 @@ def score_features(performance: Performance, score: Performance) -> np.ndarray:
         f["score/articulation_legato_share"] = float(np.mean(d["articulation"] > 0))
         sv = a.score["velocity"][a.pairs[:, 0]].astype(float)
         pv = a.perf["velocity"][a.pairs[:, 1]].astype(float)
-        if sv.std() > 0 and pv.std() > 0:  # do the dynamics follow the written ones?
-            f["score/velocity_shape_corr"] = float(np.corrcoef(sv, pv)[0, 1])
+        f["score/velocity_shape_corr"] = _corr(sv, pv)  # do the dynamics follow the written ones?
     r = d["tempo_ratio"]
     if len(r) >= 3:
         f["score/tempo_log_std"] = float(r.std())
