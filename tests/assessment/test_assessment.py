@@ -192,7 +192,7 @@ def test_cli_assess(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
-def test_real_percepiano_cv(tmp_path):
+def test_real_percepiano_cv(tmp_path, capsys):
     from tatumflow.assessment.cv import run_cv
     from tatumflow.assessment.data import load_percepiano
 
@@ -213,6 +213,40 @@ def test_real_percepiano_cv(tmp_path):
                  "--data", str(DATA / "percepiano"), "--out", str(tmp_path / "cv.json")]) == 0
     res = json.loads((tmp_path / "cv.json").read_text())
     assert res["protocol"] == "paper-piece" and len(res["folds"]) == 4
+    assert not (tmp_path / "cv.json.folds").exists()  # the kept folds go once the result is written
+    assert "fold 4/4: trained in" in capsys.readouterr().err  # progress as each fold finishes
+
+
+@pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
+def test_cv_resumes_from_kept_folds(tmp_path, monkeypatch):
+    """An interrupted assess-cv loses only the fold it was training: finished folds
+    are kept and reused, and only when the run is the same one."""
+    from tatumflow.assessment import cv
+    from tatumflow.assessment.data import load_percepiano
+
+    d = load_percepiano(DATA / "percepiano")
+    lines = []
+    full = cv.run_cv("ridge", "excerpt", data=d, bootstrap=0, folds_dir=tmp_path / "f", log=lines.append)
+    assert sorted(f.name for f in (tmp_path / "f").iterdir()) == [f"fold{i}.npz" for i in range(4)]
+    assert all("trained in" in line for line in lines) and len(lines) == 4
+    (tmp_path / "f" / "fold2.npz").unlink()  # as if the run stopped while training fold 3
+    trained = []
+    real_fit = cv.Ensemble.fit
+    monkeypatch.setattr(cv.Ensemble, "fit", lambda self, *a, **k: trained.append(1) or real_fit(self, *a, **k))
+    lines.clear()
+    again = cv.run_cv("ridge", "excerpt", data=d, bootstrap=0, folds_dir=tmp_path / "f", log=lines.append)
+    assert len(trained) == 1 and sum("kept in" in line for line in lines) == 3
+    np.testing.assert_array_equal(again.predictions, full.predictions)
+    assert again.scores["mean_r"] == full.scores["mean_r"]
+    trained.clear()
+    cv.run_cv("ridge", "excerpt", data=d, bootstrap=0, score=True, folds_dir=tmp_path / "f")
+    assert len(trained) == 4  # other features: nothing kept is reused
+    (tmp_path / "f" / "fold0.npz").write_bytes(b"damaged")
+    trained.clear()
+    cv.run_cv("ridge", "excerpt", data=d, bootstrap=0, score=True, folds_dir=tmp_path / "f")
+    assert len(trained) == 1
+    cv.FoldStore.clear(tmp_path / "f")
+    assert not (tmp_path / "f").exists()
 
 
 def test_takes_are_grouped_from_real_names_and_music_and_never_split(tmp_path):

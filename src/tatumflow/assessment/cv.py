@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -198,10 +200,62 @@ def score_feature_matrix(data: PercePiano, *, progress: bool = False, cache: boo
     return X, list(SCORE_FEATURE_NAMES)
 
 
+class FoldStore:
+    """Each finished fold's test predictions, kept in ``folder`` so that a long
+    cross-validation (a neural cell can take hours) resumes where it stopped:
+    a fold is reused only when the model, seeds, protocol and fold, features and
+    ratings are all the same as when it was saved."""
+
+    def __init__(self, folder: "str | Path", key: str):
+        self.folder, self.key = Path(folder), key
+
+    def _file(self, k: int) -> Path:
+        return self.folder / f"fold{k}.npz"
+
+    def load(self, k: int, test: np.ndarray) -> dict | None:
+        f = self._file(k)
+        if not f.is_file():
+            return None
+        try:
+            z = np.load(f, allow_pickle=False)
+            if str(z["key"]) != self._fold_key(test):
+                return None
+            imp = z["importances"]
+            return {"pred": z["pred"], "importances": imp if imp.size else None,
+                    "fits": json.loads(str(z["fits"])), "seconds": float(z["seconds"])}
+        except (OSError, ValueError, KeyError):  # a damaged or foreign file: train the fold again
+            return None
+
+    def save(self, k: int, test: np.ndarray, pred: np.ndarray, importances, fits: list, seconds: float) -> None:
+        from ..utils import atomic_path
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self._file(k)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, key=self._fold_key(test), pred=pred, seconds=seconds, fits=json.dumps(fits),
+                     importances=np.zeros(0) if importances is None else importances)
+
+    def _fold_key(self, test: np.ndarray) -> str:
+        return hashlib.sha256(f"{self.key}:{np.asarray(test).tobytes().hex()}".encode()).hexdigest()
+
+    @staticmethod
+    def clear(folder: "str | Path") -> None:
+        """Remove the folds kept in ``folder`` (once the whole result is written)."""
+        folder = Path(folder)
+        if folder.is_dir():
+            for f in folder.glob("fold*.npz"):
+                f.unlink()
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
 def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: int = 0, seeds: int = 1,
-           bootstrap: int = 1000, progress: bool = False, score: bool = False) -> CVResult:
+           bootstrap: int = 1000, progress: bool = False, score: bool = False,
+           folds_dir: "str | Path | None" = None, log=None) -> CVResult:
     """Train ``model`` on each fold of ``protocol`` and score its test predictions
-    (``seeds`` > 1: each fold's model is the mean of that many seeds)."""
+    (``seeds`` > 1: each fold's model is the mean of that many seeds).
+    ``folds_dir``: keep each finished fold there (:class:`FoldStore`) and reuse
+    the ones already kept, so an interrupted run resumes. ``log``: called with a
+    line as each fold finishes."""
     from .neural import NEURAL
     from .inputs import NoteArrays
 
@@ -213,21 +267,42 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     if any(n.partition("@")[0] in NEURAL for n in model.split("+")):
         arrays = [NoteArrays.of(p) for p in data.performances(progress=progress)]
 
-    def fitted(fold):
-        m = Ensemble(model, seed, seeds, arrays=arrays, groups=data.take_group, progress=progress).fit(
-            X, Y, fold.train, fold.val)
-        imps.append(m.feature_importances())
-        fits.extend(getattr(x, "fit_info", None) for x in m.members if Ensemble._neural(x))
-        return m
-
-    imps, fits = [], []
     Y = data.ratings
     exc = data.excerpts
+    store = None
+    if folds_dir is not None:
+        h = hashlib.sha256(repr((model, protocol, seed, seeds, score)).encode())
+        h.update(np.ascontiguousarray(X).tobytes())
+        h.update(np.ascontiguousarray(Y).tobytes())
+        store = FoldStore(folds_dir, h.hexdigest())
+
+    def predicted(i, fold, test):
+        """Fold ``i``'s model's ratings of ``test``: trained now, or kept from an earlier run."""
+        t = time.perf_counter()
+        kept = store.load(i, test) if store else None
+        if kept is not None:
+            p, imp, fit = kept["pred"], kept["importances"], kept["fits"]
+            how = f"kept in {store.folder} ({kept['seconds']:.0f} s when trained)"
+        else:
+            m = Ensemble(model, seed, seeds, arrays=arrays, groups=data.take_group, progress=progress).fit(
+                X, Y, fold.train, fold.val)
+            p, imp = m.predict(X, test), m.feature_importances()
+            fit = [getattr(x, "fit_info", None) for x in m.members if Ensemble._neural(x)]
+            if store:
+                store.save(i, test, p, imp, fit, time.perf_counter() - t)
+            how = f"trained in {time.perf_counter() - t:.0f} s"
+        imps.append(imp)
+        fits.extend(fit)
+        if log:
+            log(f"fold {i + 1}/{len(proto.folds)}: {how}; mean r {scores(Y[test], p, exc[test])['mean_r']:.3f}")
+        return p
+
+    imps, fits = [], []
     fold_scores = []
     if proto.pooled:
         pred = np.zeros_like(Y)
-        for fold in proto.folds:
-            pred[fold.test] = fitted(fold).predict(X, fold.test)
+        for i, fold in enumerate(proto.folds):
+            pred[fold.test] = predicted(i, fold, fold.test)
             s = scores(Y[fold.test], pred[fold.test], exc[fold.test])
             fold_scores.append({k: s[k] for k in ("mean_r", "r2", "within_excerpt_r")})
         sc = scores(Y, pred, exc)
@@ -236,8 +311,8 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         preds = []
         test = proto.folds[0].test
         per = []
-        for fold in proto.folds:
-            p = fitted(fold).predict(X, test)
+        for i, fold in enumerate(proto.folds):
+            p = predicted(i, fold, test)
             preds.append(p)
             s = scores(Y[test], p, exc[test])
             per.append(s)

@@ -288,15 +288,18 @@ def assess(args) -> int:
 
 
 def assess_cv(args) -> int:
-    from ..assessment.cv import format_cv, run_cv
+    from ..assessment.cv import FoldStore, format_cv, run_cv
     from ..assessment.data import load_percepiano
 
+    folds = Path(f"{args.out}.folds") if args.out else None
     res = run_cv(args.model, args.protocol, data=load_percepiano(args.data), seed=args.seed, seeds=args.seeds,
-                 bootstrap=args.bootstrap, progress=True, score=args.score)
+                 bootstrap=args.bootstrap, progress=True, score=args.score, folds_dir=folds,
+                 log=lambda line: print(line, file=sys.stderr, flush=True))
     if args.out:
         from ..utils import write_json_atomic
 
         write_json_atomic(args.out, res.as_dict())
+        FoldStore.clear(folds)
     print(json.dumps(res.as_dict(), indent=2) if args.json else format_cv(res, args.protocol))
     return 0
 

@@ -151,7 +151,9 @@ COMMANDS = {
         ("--seed", dict(type=NONNEG_INT, default=0)),
         ("--seeds", dict(type=POS_INT, default=1, help="average this many seeds of each model (an ensemble)")),
         ("--bootstrap", dict(type=NONNEG_INT, default=1000, help="cluster-bootstrap resamples (0: none)")),
-        ("--json", FLAG), ("--out", dict(type=OUT_FILE, help="also write the full result as JSON"))]),
+        ("--json", FLAG), ("--out", dict(type=OUT_FILE, help="also write the full result as JSON; each finished fold "
+                                                          "is kept in OUT.folds/ until then, so the same command "
+                                                          "run again after an interruption resumes"))]),
     "demo": (C.demo, "the main job on the built-in corpus", [
         ("--out", dict(type=OUT_DIR, default="out/demo")), ("--corpus", dict(default="chorales")),
         ("--workers", dict(type=POS_INT)),
