@@ -184,3 +184,10 @@ def test_sizes_and_the_ssast_objectives():
     img = SegmentDataset(arrays, np.arange(1), fine)[0]["roll"]
     coarse = SegmentDataset(arrays, np.arange(1), AssessorNetConfig(input="roll", roll_frames=64))[0]["roll"]
     assert img.shape == coarse.shape and not torch.equal(img, coarse)  # 25 ms frames: another picture
+    assert AssessorNetConfig(**recipe_for("ast-fine@2m")[1].net).frame_s == 0.025
+    # A chord played together and one rolled over 60 ms: one picture at 100 ms frames, two at 25 ms.
+    together = NoteArrays.of(Performance.from_arrays([1.0] * 3, [1.5] * 3, [60, 64, 67], [80] * 3))
+    rolled = NoteArrays.of(Performance.from_arrays([1.0, 1.03, 1.06], [1.5] * 3, [60, 64, 67], [80] * 3))
+    assert np.array_equal(render_roll(together, 0.0, 64)[0], render_roll(rolled, 0.0, 64)[0])
+    assert not np.array_equal(render_roll(together, 0.0, 64, frame_s=0.025)[0],
+                              render_roll(rolled, 0.0, 64, frame_s=0.025)[0])

@@ -6,6 +6,9 @@
 * ``ast`` — an Audio-Spectrogram-Transformer over the piano-roll image
   (:func:`~.inputs.render_roll`) cut into 16x16 patches, with factorised
   (pitch band, time) position embeddings and padding masks.
+* ``ast-fine`` — the AST over a roll of 25 ms frames instead of 100 ms (6.4 s
+  windows): a 16-frame patch spans 0.4 s, so chord asynchrony and small timing
+  deviations show inside one patch.
 * ``ast-ssast`` — the AST initialised from self-supervised pretraining (SSAST's
   masked-patch discriminative + reconstruction objectives, 15% of the patches)
   on unlabelled piano MIDI: PiJAMA's train split and PercePiano's segments
@@ -369,6 +372,7 @@ class Recipe:
 RECIPES = {
     "note-transformer": Recipe({"input": "notes"}),
     "ast": Recipe({"input": "roll"}),
+    "ast-fine": Recipe({"input": "roll", "frame_s": 0.025}),
     "ast-ssast": Recipe({"input": "roll"}, pretrained="ssast"),
     "hybrid": Recipe({"input": "notes"}, hand=True),
     "hybrid-ast": Recipe({"input": "roll"}, hand=True, pretrained="ssast"),
