@@ -191,3 +191,20 @@ def test_sizes_and_the_ssast_objectives():
     assert np.array_equal(render_roll(together, 0.0, 64)[0], render_roll(rolled, 0.0, 64)[0])
     assert not np.array_equal(render_roll(together, 0.0, 64, frame_s=0.025)[0],
                               render_roll(rolled, 0.0, 64, frame_s=0.025)[0])
+
+
+def test_kept_fold_carries_the_neural_fit(tmp_path):
+    """A neural fold kept by assess-cv comes back with its stopping record."""
+    from tatumflow.assessment.cv import FoldStore
+
+    arrays, Y = _synthetic(24, 1)
+    X = np.zeros((24, 2))
+    small = {"steps": 20, "batch_size": 8, "eval_every": 10, "net": {"d_model": 32, "n_layers": 1, "n_heads": 2}}
+    m = NeuralModel("note-transformer", arrays, seed=0, recipe=small).fit(X[:20], Y[:20], np.arange(20))
+    test = np.arange(20, 24)
+    p = m.predict(X[test], test)
+    store = FoldStore(tmp_path, "run")
+    store.save(0, test, p, None, [m.fit_info], 1.5)
+    kept = store.load(0, test)
+    assert kept["fits"] == [m.fit_info] and kept["importances"] is None and np.array_equal(kept["pred"], p)
+    assert store.load(0, test[:2]) is None and FoldStore(tmp_path, "other run").load(0, test) is None
