@@ -6,9 +6,10 @@
 Each cell is what ``tatumflow assess-cv --protocol P --model M [--seeds K] [--score]``
 prints (``M*K`` in ``--models`` means ``--seeds K``; ``M+score`` adds the
 score-relative features). The raters' ceiling heads each table. The neural models take
-minutes per cell on a CPU: with ``--results DIR`` a cell is read from
+minutes to hours per cell on a CPU: with ``--results DIR`` a cell is read from
 ``DIR/<protocol>__<model>[+score][__--seeds_K].json`` when that file exists (written by
-``assess-cv ... --out``) and computed otherwise.
+``assess-cv ... --out``), and otherwise computed and written there; ``--saved-only``
+computes nothing and marks the cells without a file "not run".
 """
 
 from __future__ import annotations
@@ -33,16 +34,25 @@ def cell(s, ci, k):
     return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo == lo else f"{v:.3f}"
 
 
-def get(spec: str, proto: str, data, args) -> CVResult:
+def get(spec: str, proto: str, data, args) -> CVResult | None:
+    """The cell of model ``spec`` under ``proto``: saved, computed, or None (not run)."""
+    from tatumflow.utils import write_json_atomic
+
     score = spec.endswith("+score")
     name, _, k = spec.removesuffix("+score").partition("*")
     seeds = int(k or 1)
+    f = None
     if args.results:
         f = args.results / (f"{proto}__{name}" + ("+score" if score else "")
                             + (f"__--seeds_{seeds}" if seeds > 1 else "") + ".json")
         if f.is_file():
             return CVResult.from_dict(json.loads(f.read_text()))
-    return run_cv(name, proto, data=data, seeds=seeds, bootstrap=args.bootstrap, score=score)
+    if args.saved_only:
+        return None
+    res = run_cv(name, proto, data=data, seeds=seeds, bootstrap=args.bootstrap, score=score)
+    if f is not None:
+        write_json_atomic(f, res.as_dict())
+    return res
 
 
 def main() -> None:
@@ -51,8 +61,12 @@ def main() -> None:
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--data")
-    ap.add_argument("--results", type=Path, help="folder of saved assess-cv --out results to reuse")
+    ap.add_argument("--results", type=Path, help="folder of saved assess-cv --out results to reuse (cells "
+                                                 "computed here are written there too)")
+    ap.add_argument("--saved-only", action="store_true", help="with --results: mark cells without a file 'not run'")
     args = ap.parse_args()
+    if args.saved_only and not args.results:
+        ap.error("--saved-only needs --results DIR")
     data = load_percepiano(args.data)
     models = args.models.split(",")
     ceiling = rater_ceiling(data.root)
@@ -63,12 +77,17 @@ def main() -> None:
         print(f"| raters' ceiling | {ceiling['mean_r']:.3f} | | {ceiling['within_excerpt_r']:.3f} | |")
         res = {}
         for m in models:
-            r = res[m] = get(m, proto, data, args)
+            r = get(m, proto, data, args)
+            if r is None:
+                print(f"| {m} | not run | not run | not run | |", flush=True)
+                continue
+            res[m] = r
             print(f"| {m} | {cell(r.scores, r.ci95, 'mean_r')} | {cell(r.scores, r.ci95, 'r2')} | "
                   f"{cell(r.scores, r.ci95, 'within_excerpt_r')} | {r.seconds:.1f} |", flush=True)
-        if res[models[0]].ci95.get("kind") is None and len(models) > 1:
-            best = max(models, key=lambda m: res[m].scores["mean_r"])
-            for m in models:
+        ran = list(res)
+        if len(ran) > 1 and res[ran[0]].ci95.get("kind") is None:
+            best = max(ran, key=lambda m: res[m].scores["mean_r"])
+            for m in ran:
                 if m != best:
                     c = paired_bootstrap(data.ratings, res[best].predictions, res[m].predictions, data.excerpts,
                                          data.take_group, n=args.bootstrap)
