@@ -9,7 +9,7 @@ score-relative features). The raters' ceiling heads each table. The neural model
 minutes to hours per cell on a CPU: with ``--results DIR`` a cell is read from
 ``DIR/<protocol>__<model>[+score][__--seeds_K].json`` when that file exists (written by
 ``assess-cv ... --out``), and otherwise computed and written there; ``--saved-only``
-computes nothing and marks the cells without a file "not run".
+computes nothing and marks the cells without a file "no result file".
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def main() -> None:
     ap.add_argument("--data")
     ap.add_argument("--results", type=Path, help="folder of saved assess-cv --out results to reuse (cells "
                                                  "computed here are written there too)")
-    ap.add_argument("--saved-only", action="store_true", help="with --results: mark cells without a file 'not run'")
+    ap.add_argument("--saved-only", action="store_true",
+                    help="with --results: compute nothing; cells without a file read 'no result file'")
     args = ap.parse_args()
     if args.saved_only and not args.results:
         ap.error("--saved-only needs --results DIR")
@@ -81,7 +82,7 @@ def main() -> None:
         for m in models:
             r = get(m, proto, data, args)
             if r is None:
-                print(f"| {m} | not run | not run | not run | |", flush=True)
+                print(f"| {m} | no result file | | | |", flush=True)
                 continue
             res[m] = r
             print(f"| {m} | {cell(r.scores, r.ci95, 'mean_r')} | {cell(r.scores, r.ci95, 'r2')} | "
