@@ -71,6 +71,7 @@ def main() -> None:
     data = load_percepiano(args.data)
     models = args.models.split(",")
     ceiling = rater_ceiling(data.root)
+    print("# Every assessor model under every protocol\n")
     print("Written by `python benchmarks/assessor_table.py " + " ".join(sys.argv[1:]) + "`. Each cell: the value "
           "and its 95% cluster-bootstrap interval (the published splits: the range over their 4 fold models).")
     for proto in args.protocols.split(","):
