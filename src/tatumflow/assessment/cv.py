@@ -217,12 +217,12 @@ class FoldStore:
         if not f.is_file():
             return None
         try:
-            z = np.load(f, allow_pickle=False)
-            if str(z["key"]) != self._fold_key(test):
-                return None
-            imp = z["importances"]
-            return {"pred": z["pred"], "importances": imp if imp.size else None,
-                    "fits": json.loads(str(z["fits"])), "seconds": float(z["seconds"])}
+            with np.load(f, allow_pickle=False) as z:
+                if str(z["key"]) != self._fold_key(test):
+                    return None
+                imp = z["importances"]
+                return {"pred": z["pred"], "importances": imp if imp.size else None,
+                        "fits": json.loads(str(z["fits"])), "seconds": float(z["seconds"])}
         except (OSError, ValueError, KeyError):  # a damaged or foreign file: train the fold again
             return None
 
@@ -277,7 +277,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         store = FoldStore(folds_dir, h.hexdigest())
 
     def predicted(i, fold, test):
-        """Fold ``i``'s model's ratings of ``test``: trained now, or kept from an earlier run."""
+        """Fold ``i``'s model's ratings of ``test`` (trained now, or kept from an earlier run) and their scores."""
         t = time.perf_counter()
         kept = store.load(i, test) if store else None
         if kept is not None:
@@ -293,18 +293,18 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
             how = f"trained in {time.perf_counter() - t:.0f} s"
         imps.append(imp)
         fits.extend(fit)
+        s = scores(Y[test], p, exc[test])
+        fold_scores.append({k: s[k] for k in ("mean_r", "r2", "within_excerpt_r")})
         if log:
-            log(f"fold {i + 1}/{len(proto.folds)}: {how}; mean r {scores(Y[test], p, exc[test])['mean_r']:.3f}")
-        return p
+            log(f"fold {i + 1}/{len(proto.folds)}: {how}; mean r {s['mean_r']:.3f}")
+        return p, s
 
     imps, fits = [], []
     fold_scores = []
     if proto.pooled:
         pred = np.zeros_like(Y)
         for i, fold in enumerate(proto.folds):
-            pred[fold.test] = predicted(i, fold, fold.test)
-            s = scores(Y[fold.test], pred[fold.test], exc[fold.test])
-            fold_scores.append({k: s[k] for k in ("mean_r", "r2", "within_excerpt_r")})
+            pred[fold.test] = predicted(i, fold, fold.test)[0]
         sc = scores(Y, pred, exc)
         ci = bootstrap_ci(Y, pred, exc, data.take_group, n=bootstrap, seed=seed) if bootstrap else {}
     else:
@@ -312,11 +312,9 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         test = proto.folds[0].test
         per = []
         for i, fold in enumerate(proto.folds):
-            p = predicted(i, fold, test)
+            p, s = predicted(i, fold, test)
             preds.append(p)
-            s = scores(Y[test], p, exc[test])
             per.append(s)
-            fold_scores.append({k: s[k] for k in ("mean_r", "r2", "within_excerpt_r")})
         pred = np.full_like(Y, np.nan)
         pred[test] = np.mean(preds, 0)
         sc = {k: float(np.mean([s[k] for s in per])) for k in ("mean_r", "r2", "within_excerpt_r")}

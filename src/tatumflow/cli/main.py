@@ -145,8 +145,8 @@ COMMANDS = {
         ("--model", dict(default="extra-trees-per-dim+boosting-per-dim", help="mean, ridge, random-forest, extra-trees, "
                          "extra-trees-per-dim, extra-trees-per-dim-compact, boosting-per-dim (per-dim: one model per "
                          "rating; default: the best, per rating extra trees averaged with boosting), note-transformer, ast, "
-                         "ast-fine (25 ms frames), ast-ssast, hybrid, hybrid-ast, hand-mlp (neural ones stop early on a validation part; name@2m or "
-                         "@8m: a larger network than the default @0.2m); 'a+b' averages")),
+                         "ast-fine (25 ms frames), ast-ssast, hybrid, hybrid-ast, hand-mlp (neural ones stop early on "
+                         "a validation part; name@2m or @8m: a larger network than the default @0.2m); 'a+b' averages")),
         ("--data", dict(type=IN_DIR, help="the PercePiano folder (default: ../shared/data/percepiano)")),
         ("--seed", dict(type=NONNEG_INT, default=0)),
         ("--seeds", dict(type=POS_INT, default=1, help="average this many seeds of each model (an ensemble)")),
