@@ -6,6 +6,7 @@ import pytest
 
 from tatumflow import Performance
 from tatumflow.align import SCORE_FEATURE_NAMES, align, score_features
+from tatumflow.align.notes import NOTE_DEVIATIONS
 
 
 def score_piece(rng, n_chords=60):
@@ -77,6 +78,35 @@ def test_robust_to_wrong_missing_and_extra_notes_and_rubato():
     assert np.median(np.diff(pt) / np.diff(st)) == pytest.approx(1.25, rel=0.08)  # the stretch
     assert np.median(d["velocity"]) == pytest.approx(10, abs=0.5)
     assert 0.008 < np.std(d["onset"]) < 0.03  # the jitter (15 ms), not the tempo
+
+
+def test_note_deviations_are_in_the_performances_own_note_order():
+    """Each performed note gets its own deviations back, in the performance's (onset, pitch)
+    order, not the alignment's reading order: extra notes unmatched, the played notes 10
+    louder than written, a melody note played 30 ms before its chord (so first in onset
+    order, last in reading order) shows its lead, the local tempo follows the tempo wave."""
+    rng = np.random.default_rng(4)
+    s = score_piece(rng)
+    perf, origin = perform(s, rng, stretch=1.0, jitter=0.0, extra=10)
+    n = perf.notes
+    top = np.append(np.diff(n["onset"]) > 0, True)  # the top note of its chord
+    lead = int(np.flatnonzero((origin >= 0) & top)[30])
+    on = n["onset"].copy()
+    on[lead] -= 0.03
+    order = np.lexsort((n["pitch"], on))
+    perf = Performance.from_arrays(on[order], n["offset"][order], n["pitch"][order], n["velocity"][order])
+    origin, lead = origin[order], int(np.flatnonzero(order == lead)[0])
+    assert perf.notes["pitch"][lead] > perf.notes["pitch"][lead + 1]  # ahead of the notes below it
+    dev = align(perf, s).note_deviations()
+    assert dev.shape == (len(perf), len(NOTE_DEVIATIONS)) and dev.dtype == np.float32
+    m = origin >= 0
+    assert (dev[~m, 0] == 0).all() and (dev[m, 0] == 1).all()
+    assert np.allclose(dev[m, 2], 10)
+    assert dev[lead, 1] == pytest.approx(-0.03, abs=0.005)
+    assert np.abs(dev[m & (np.arange(len(perf)) != lead), 1]).max() < 0.01
+    # the local tempo follows the performance's tempo wave (``perform``: t + 0.15 sin(t / 3))
+    wave = np.log2(1 + 0.05 * np.cos(s.notes["onset"][origin[m]] / 3))
+    assert np.corrcoef(dev[m, 4], wave)[0, 1] > 0.95
 
 
 def test_a_long_performance_aligns_in_a_band():

@@ -10,9 +10,11 @@ import torch
 
 from conftest import random_performance
 from tatumflow.assessment.cv import Ensemble
-from tatumflow.assessment.inputs import ROLL_LOW, NoteArrays, note_matrix, render_roll
+from tatumflow.assessment.inputs import (DEVIATION_SCALE, NOTE_FEATURES, ROLL_LOW, SCORE_NOTE_FEATURES, NoteArrays,
+                                         note_matrix, render_roll)
 from tatumflow.assessment.neural import (AssessorNetConfig, NeuralModel, PerceptualAssessor, SegmentDataset,
                                          load_encoder, predict_segments, pretrain_ssast)
+from tatumflow.errors import TatumFlowError
 from tatumflow.performance import Performance
 
 
@@ -208,3 +210,57 @@ def test_kept_fold_carries_the_neural_fit(tmp_path):
     kept = store.load(0, test)
     assert kept["fits"] == [m.fit_info] and kept["importances"] is None and np.array_equal(kept["pred"], p)
     assert store.load(0, test[:2]) is None and FoldStore(tmp_path, "other run").load(0, test) is None
+
+
+def _played_from_scores(n: int, seed: int, pieces: int = 16):
+    """Performances of written pieces whose written dynamics differ widely (piece ``i %
+    pieces``), each played louder or softer than written by its own amount: the 'ratings'
+    are that amount."""
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(pieces):
+        on = np.repeat(0.5 + 0.5 * np.arange(40), 2)
+        pitch = np.ravel(np.c_[rng.integers(40, 60, 40), rng.integers(64, 84, 40)])
+        level = rng.uniform(35, 95)
+        scores.append(Performance.from_arrays(on, on + 0.4, pitch, (level + rng.uniform(-10, 10, 80)).astype(int)))
+    arrays, Y = [], []
+    for i in range(n):
+        s = scores[i % pieces]
+        gain = float(rng.uniform(-15, 15))
+        n_ = s.notes
+        on = n_["onset"] * 1.1 + rng.normal(0, 0.01, len(n_))
+        order = np.lexsort((n_["pitch"], on))
+        perf = Performance.from_arrays(on[order], on[order] + 0.4, n_["pitch"][order],
+                                       np.clip(n_["velocity"][order] + gain, 1, 127).astype(int))
+        arrays.append(NoteArrays.of(perf, s))
+        Y.append(np.full(19, 0.5 + gain / 40) + 0.01 * rng.standard_normal(19))
+    return arrays, np.array(Y)
+
+
+def test_note_matrix_reads_the_score_deviations():
+    arrays, _ = _played_from_scores(2, 0)
+    m, n = note_matrix(arrays[0], 0.0, 100, score=True)
+    assert m.shape == (100, NOTE_FEATURES + SCORE_NOTE_FEATURES) and n == 80
+    assert (m[:n, 6] == 1).all() and not m[n:].any()  # every note matched, padding empty
+    gain = arrays[0].score_dev[:, 2]
+    assert np.allclose(m[:n, 8], np.clip(gain / DEVIATION_SCALE[1], -3, 3)) and np.ptp(gain) < 1
+    assert np.array_equal(m[:n, :6], note_matrix(arrays[0], 0.0, 100)[0][:n])  # the plain columns unchanged
+    with pytest.raises(TatumFlowError, match="score"):
+        note_matrix(two_notes(), 0.0, 4, score=True)
+
+
+def test_reading_the_score_finds_what_the_notes_alone_hide():
+    """Played against written dynamics that differ from piece to piece, how much louder than
+    written is in the score deviations: the network that reads them learns it on pieces it
+    never heard, the one that sees only the notes far less."""
+    arrays, Y = _played_from_scores(64, 2)
+    X = np.zeros((64, 1))
+    piece = np.arange(64) % 16
+    train, test = np.flatnonzero(piece < 12), np.flatnonzero(piece >= 12)
+    small = {"steps": 150, "batch_size": 16, "lr": 2e-3, "ema": 0.9, "val_share": 0,
+             "net": {"d_model": 32, "n_layers": 1, "n_heads": 2}}
+    r = {}
+    for name in ("note-transformer-score", "note-transformer"):
+        m = NeuralModel(name, arrays, seed=0, recipe=small).fit(X[train], Y[train], train)
+        r[name] = np.corrcoef(m.predict(X[test], test)[:, 0], Y[test, 0])[0, 1]
+    assert r["note-transformer-score"] > 0.8 and r["note-transformer-score"] > r["note-transformer"] + 0.2, r

@@ -112,6 +112,10 @@ def _dp(n: int, m: int, row_cost: Callable[[int, int, int], np.ndarray], gap: fl
     return np.array(pairs[::-1], np.int64).reshape(-1, 2)
 
 
+#: Columns of :meth:`Alignment.note_deviations`.
+NOTE_DEVIATIONS = ("matched", "onset", "velocity", "articulation", "local_tempo")
+
+
 @dataclass
 class Alignment:
     """Matched notes of a performance and its score, and what follows from them."""
@@ -121,6 +125,7 @@ class Alignment:
     score_chord: np.ndarray  # (n_score,) chord id of each score note
     pairs: np.ndarray        # (K, 2) indices (score, perf) of notes paired with the same pitch
     wrong: int               # pairs of different pitches (wrong notes)
+    perf_index: np.ndarray   # (n_perf,) where each row of ``perf`` is in the performance's notes
 
     @property
     def match_rate(self) -> float:
@@ -152,12 +157,13 @@ class Alignment:
     def deviations(self) -> dict[str, np.ndarray]:
         """Per matched note: ``onset`` (s, from the local beat: the tempo curve smoothed over
         neighbouring chords), ``velocity`` (performed - written), ``articulation``
-        (log2 of played / written duration at the local tempo), and ``tempo_ratio``
+        (log2 of played / written duration at the local tempo), ``local_tempo`` (log2
+        performed / written time at the note's local beat), and ``tempo_ratio``
         (log2 performed / written time between neighbouring chords, per chord)."""
         st, pt = self.tempo_curve()
         if len(st) < 3:
             z = np.zeros(0)
-            return {"onset": z, "velocity": z, "articulation": z, "tempo_ratio": z}
+            return {"onset": z, "velocity": z, "articulation": z, "local_tempo": z, "tempo_ratio": z}
         s, p = self.pairs[:, 0], self.pairs[:, 1]
         son, pon = self.score["onset"][s], self.perf["onset"][p]
         # the local beat: performed time predicted from the two chords on each side
@@ -172,7 +178,27 @@ class Alignment:
         return {"onset": pon - beat,
                 "velocity": self.perf["velocity"][p].astype(float) - self.score["velocity"][s].astype(float),
                 "articulation": np.log2(pdur / (wdur * np.clip(slope, 0.25, 4.0))),
+                "local_tempo": np.log2(np.clip(slope, 1 / 16, 16)),
                 "tempo_ratio": np.log2(np.clip(ratio, 1 / 16, 16))}
+
+    def note_deviations(self) -> np.ndarray:
+        """``(performed notes, len(NOTE_DEVIATIONS))`` float32, in the performance's own
+        note order: 1 where the note matched a written one, then its :meth:`deviations`
+        (onset from the local beat in s, velocity - written velocity, articulation, and
+        the local tempo relative to the passage's median). Zeros for notes not in the
+        score, and for every deviation when too few chords matched to find a tempo."""
+        out = np.zeros((len(self.perf), len(NOTE_DEVIATIONS)), np.float32)
+        if not len(self.pairs):
+            return out
+        rows = self.perf_index[self.pairs[:, 1]]
+        out[rows, 0] = 1.0
+        d = self.deviations()
+        if len(d["onset"]):
+            out[rows, 1] = d["onset"]
+            out[rows, 2] = d["velocity"]
+            out[rows, 3] = d["articulation"]
+            out[rows, 4] = d["local_tempo"] - np.median(d["local_tempo"])
+        return out
 
     def chord_asynchrony(self) -> tuple[np.ndarray, np.ndarray]:
         """Per written chord with 2+ matched notes: the spread of its performed onsets (s)
@@ -205,7 +231,7 @@ def align(performance: Performance, score: Performance) -> Alignment:
     po, _ = _reading_order(pn["onset"], pn["pitch"], CHORD_GAP)
     S, P = sn[so], pn[po]
     if not len(S) or not len(P):
-        return Alignment(S, P, s_chord, np.zeros((0, 2), np.int64), 0)
+        return Alignment(S, P, s_chord, np.zeros((0, 2), np.int64), 0, po)
     sp, pp, pon = S["pitch"], P["pitch"], P["onset"]
     n, m = len(S), len(P)
     # first pass, by pitch alone, within a wide band around one steady tempo
@@ -215,7 +241,7 @@ def align(performance: Performance, score: Performance) -> Alignment:
     lo, hi = _band(steady, pon, float(np.clip(FIRST_BAND * span_p, *FIRST_BAND_S)))
     pairs = _dp(n, m, lambda i, a, b: (pp[a:b] != sp[i]) * SUB, GAP, lo, hi)
     same = sp[pairs[:, 0]] == pp[pairs[:, 1]]
-    first = Alignment(S, P, s_chord, pairs[same], int((~same).sum()))
+    first = Alignment(S, P, s_chord, pairs[same], int((~same).sum()), po)
     st, pt = first.tempo_curve()
     if len(st) >= 2:  # second pass: where each written note should sound by the first tempo map
         expected = np.interp(son, st, pt)
@@ -223,4 +249,4 @@ def align(performance: Performance, score: Performance) -> Alignment:
         pairs = _dp(n, m, lambda i, a, b: (pp[a:b] != sp[i]) * SUB
                     + TIME_WEIGHT * np.minimum(np.abs(pon[a:b] - expected[i]), 2.0), GAP, lo, hi)
         same = sp[pairs[:, 0]] == pp[pairs[:, 1]]
-    return Alignment(S, P, s_chord, pairs[same], int((~same).sum()))
+    return Alignment(S, P, s_chord, pairs[same], int((~same).sum()), po)

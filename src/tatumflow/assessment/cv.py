@@ -171,19 +171,27 @@ class Ensemble:
         return np.mean(imps, 0) if imps and all(i is not None for i in imps) else None
 
 
-def score_feature_matrix(data: PercePiano, *, progress: bool = False, cache: bool = True
-                         ) -> tuple[np.ndarray, list[str]]:
-    """Score-relative features of every segment against its score (``score_midi/``), cached."""
-    from tqdm import tqdm
-
-    from ..align.score import SCORE_FEATURE_NAMES, SCORE_FEATURE_VERSION, score_features, score_for_segment
-    from ..midi import read_midi
-    from ..utils import atomic_path, cache_dir
+def segment_scores(data: PercePiano) -> list[Path]:
+    """The score (``score_midi/``) of every segment; an error naming one that has none."""
+    from ..align.score import score_for_segment
 
     scores_ = [score_for_segment(data.root, n) for n in data.names]
     missing = [n for n, p in zip(data.names, scores_) if p is None]
     if missing:
         raise PercePianoError(f"{data.root / 'score_midi'}: no score for {len(missing)} segments, e.g. {missing[0]}")
+    return scores_
+
+
+def score_feature_matrix(data: PercePiano, *, progress: bool = False, cache: bool = True
+                         ) -> tuple[np.ndarray, list[str]]:
+    """Score-relative features of every segment against its score (``score_midi/``), cached."""
+    from tqdm import tqdm
+
+    from ..align.score import SCORE_FEATURE_NAMES, SCORE_FEATURE_VERSION, score_features
+    from ..midi import read_midi
+    from ..utils import atomic_path, cache_dir
+
+    scores_ = segment_scores(data)
     h = hashlib.sha256(f"score-v{FEATURE_VERSION}-{SCORE_FEATURE_VERSION}-{len(SCORE_FEATURE_NAMES)}".encode())
     for p in list(data.paths) + scores_:
         st = p.stat()
@@ -198,6 +206,22 @@ def score_feature_matrix(data: PercePiano, *, progress: bool = False, cache: boo
         with atomic_path(f) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, X=X)
     return X, list(SCORE_FEATURE_NAMES)
+
+
+def note_arrays(data: PercePiano, *, score: bool = False, progress: bool = False) -> list:
+    """Every segment as network inputs (:class:`~tatumflow.assessment.inputs.NoteArrays`);
+    ``score``: each also read against its score (``score_midi/``)."""
+    from tqdm import tqdm
+
+    from ..midi import read_midi
+    from .inputs import NoteArrays
+
+    perfs = data.performances(progress=progress)
+    if not score:
+        return [NoteArrays.of(p) for p in perfs]
+    scores_ = segment_scores(data)
+    return [NoteArrays.of(p, read_midi(s)) for p, s in
+            tqdm(list(zip(perfs, scores_)), desc="align to scores", unit="file", disable=not progress)]
 
 
 class FoldStore:
@@ -256,16 +280,16 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     ``folds_dir``: keep each finished fold there (:class:`FoldStore`) and reuse
     the ones already kept, so an interrupted run resumes. ``log``: called with a
     line as each fold finishes."""
-    from .neural import NEURAL
-    from .inputs import NoteArrays
+    from .neural import NEURAL, recipe_for
 
     t0 = time.perf_counter()
     data = data or load_percepiano()
     proto = get_protocol(protocol, data)
     X, feat_names = feature_matrix(data, progress=progress, score=score)
     arrays = None
-    if any(n.partition("@")[0] in NEURAL for n in model.split("+")):
-        arrays = [NoteArrays.of(p) for p in data.performances(progress=progress)]
+    neural = [recipe_for(n)[1] for n in model.split("+") if n.partition("@")[0] in NEURAL]
+    if neural:
+        arrays = note_arrays(data, score=any(r.net.get("score_notes") for r in neural), progress=progress)
 
     Y = data.ratings
     exc = data.excerpts

@@ -1,7 +1,10 @@
 """Network inputs of a performance: a note sequence and a piano-roll image.
 
 * **Notes** — one row per note: pitch, velocity, log duration, log time since
-  the previous onset, onset time, sustain-pedal depth at the onset.
+  the previous onset, onset time, sustain-pedal depth at the onset; read against
+  a score, also the note's deviations from it (whether it matched a written
+  note, onset from the local beat, velocity against the written one,
+  articulation, local tempo: :meth:`~tatumflow.align.Alignment.note_deviations`).
 * **Piano roll** — a ``(3, 96, W)`` image on a ``FRAME_S`` grid over pitches
   ``ROLL_LOW .. ROLL_LOW + 95``: channel 0 the velocity of every sounding note,
   channel 1 the velocity at each onset frame, channel 2 the pedal depth (the
@@ -15,15 +18,20 @@ rendered on the fly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
+from ..errors import TatumFlowError
 from ..performance import Performance
 
 FRAME_S = 0.1       # piano-roll frame (seconds)
 ROLL_LOW = 16       # lowest pitch row
 ROLL_H = 96         # pitch rows (covers the piano's 21..108 with room to transpose)
 NOTE_FEATURES = 6   # pitch, velocity, log duration, log IOI, onset (s), pedal at onset
+SCORE_NOTE_FEATURES = 5  # matched, onset deviation, velocity deviation, articulation, local tempo
+#: onset (s), velocity, articulation and local tempo (log2) deviations are divided by these
+DEVIATION_SCALE = np.array([0.1, 32.0, 1.0, 0.25], np.float32)
 
 
 @dataclass
@@ -36,12 +44,19 @@ class NoteArrays:
     velocity: np.ndarray
     pedal_time: np.ndarray
     pedal_value: np.ndarray
+    score_dev: Optional[np.ndarray] = None  # (notes, SCORE_NOTE_FEATURES): read against a score
 
     @classmethod
-    def of(cls, perf: Performance) -> "NoteArrays":
+    def of(cls, perf: Performance, score: Optional[Performance] = None) -> "NoteArrays":
+        """The arrays of ``perf``; with ``score``, also each note's deviations from it."""
         n, p = perf.notes, perf.pedals
+        dev = None
+        if score is not None:
+            from ..align import align
+
+            dev = align(perf, score).note_deviations()
         return cls(n["onset"].astype(np.float64), n["offset"].astype(np.float64), n["pitch"].astype(np.int64),
-                   n["velocity"].astype(np.float64), p["time"].astype(np.float64), p["value"].astype(np.float64))
+                   n["velocity"].astype(np.float64), p["time"].astype(np.float64), p["value"].astype(np.float64), dev)
 
     @property
     def start(self) -> float:
@@ -57,14 +72,19 @@ class NoteArrays:
         return np.where(k >= 0, self.pedal_value[np.maximum(k, 0)], 0.0) if len(self.pedal_time) else np.zeros(len(t))
 
 
-def note_matrix(a: NoteArrays, t0: float, max_notes: int, transpose: int = 0) -> tuple[np.ndarray, int]:
+def note_matrix(a: NoteArrays, t0: float, max_notes: int, transpose: int = 0, score: bool = False
+                ) -> tuple[np.ndarray, int]:
     """``(max_notes, NOTE_FEATURES)`` float32 rows of the notes from ``t0`` on
-    (zero-padded) and the number of real rows."""
+    (zero-padded) and the number of real rows. ``score``: followed by the
+    ``SCORE_NOTE_FEATURES`` columns: matched, then the deviations over
+    ``DEVIATION_SCALE`` (about their spread over PercePiano), clipped to +-3."""
+    if score and a.score_dev is None:
+        raise TatumFlowError("these note arrays were not read against a score (NoteArrays.of(perf, score))")
     i0 = int(np.searchsorted(a.onset, t0, side="left"))
     sl = slice(i0, i0 + max_notes)
     on = a.onset[sl]
     n = len(on)
-    out = np.zeros((max_notes, NOTE_FEATURES), np.float32)
+    out = np.zeros((max_notes, NOTE_FEATURES + (SCORE_NOTE_FEATURES if score else 0)), np.float32)
     if n == 0:
         return out, 0
     prev = np.concatenate(([on[0]], on[:-1]))
@@ -74,6 +94,10 @@ def note_matrix(a: NoteArrays, t0: float, max_notes: int, transpose: int = 0) ->
     out[:n, 3] = np.log2(on - prev + 0.01) / 4.0
     out[:n, 4] = on - on[0]
     out[:n, 5] = a.pedal_at(on) / 127.0
+    if score:
+        d = a.score_dev[sl]
+        out[:n, 6] = d[:, 0]
+        out[:n, 7:] = np.clip(d[:, 1:] / DEVIATION_SCALE, -3, 3)
     return out, n
 
 

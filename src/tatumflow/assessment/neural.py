@@ -39,12 +39,13 @@ from torch.nn import functional as F
 from ..errors import TatumFlowError
 from ..models.protocol import StepOutput
 from ..utils import seeded_torch
-from .inputs import FRAME_S, NOTE_FEATURES, ROLL_H, NoteArrays, note_matrix, render_roll
+from .inputs import FRAME_S, NOTE_FEATURES, ROLL_H, SCORE_NOTE_FEATURES, NoteArrays, note_matrix, render_roll
 
 
 @dataclass
 class AssessorNetConfig:
     input: str = "notes"          # notes | roll | none (hand features only)
+    score_notes: bool = False     # notes: each note's deviations from the score join its row
     d_model: int = 64
     n_layers: int = 3
     n_heads: int = 4
@@ -66,6 +67,8 @@ class AssessorNetConfig:
             raise TatumFlowError("an assessor without a note or roll encoder needs hand features (n_hand > 0)")
         if self.d_model % self.n_heads:
             raise TatumFlowError(f"d_model {self.d_model} must divide by n_heads {self.n_heads}")
+        if self.score_notes and self.input != "notes":
+            raise TatumFlowError("score_notes needs the note input")
         if self.mask_ratio and self.input != "roll":
             raise TatumFlowError("masked-patch pretraining needs the piano-roll input")
         if self.roll_frames % self.patch or ROLL_H % self.patch:
@@ -98,7 +101,10 @@ class NoteEncoder(nn.Module):
     def __init__(self, cfg: AssessorNetConfig):
         super().__init__()
         self.pitch = nn.Embedding(128, cfg.d_model)
-        self.values = nn.Linear(NOTE_FEATURES - 2, cfg.d_model)
+        # every column but the pitch (embedded) and the onset time (a sinusoidal code)
+        self.cols = [1, 2, 3, 5] + (list(range(NOTE_FEATURES, NOTE_FEATURES + SCORE_NOTE_FEATURES))
+                                    if cfg.score_notes else [])
+        self.values = nn.Linear(len(self.cols), cfg.d_model)
         self.time = nn.Linear(cfg.d_model, cfg.d_model)
         self.encoder = _encoder(cfg)
         self.norm = nn.LayerNorm(cfg.d_model)
@@ -108,7 +114,7 @@ class NoteEncoder(nn.Module):
         L = int(n.max().clamp_min(1))
         notes = notes[:, :L]
         keep = torch.arange(L, device=notes.device)[None, :] < n[:, None]
-        x = (self.pitch(notes[..., 0].long()) + self.values(notes[..., [1, 2, 3, 5]])
+        x = (self.pitch(notes[..., 0].long()) + self.values(notes[..., self.cols])
              + self.time(time_code(notes[..., 4], self.d)))
         h = self.encoder(x, src_key_padding_mask=~keep)
         return masked_mean(self.norm(h), keep)
@@ -307,7 +313,7 @@ class SegmentDataset(torch.utils.data.Dataset):
         a = self.arrays[row]
         item: dict = {}
         if self.cfg.input == "notes":
-            m, n = note_matrix(a, t0, self.cfg.max_notes, shift)
+            m, n = note_matrix(a, t0, self.cfg.max_notes, shift, self.cfg.score_notes)
             item["notes"], item["n_notes"] = torch.from_numpy(m), torch.tensor(n)
         elif self.cfg.input == "roll":
             img, fr = render_roll(a, t0, self.cfg.roll_frames, shift, self.cfg.frame_s)
@@ -371,10 +377,12 @@ class Recipe:
 
 RECIPES = {
     "note-transformer": Recipe({"input": "notes"}),
+    "note-transformer-score": Recipe({"input": "notes", "score_notes": True}),
     "ast": Recipe({"input": "roll"}),
     "ast-fine": Recipe({"input": "roll", "frame_s": 0.025}),
     "ast-ssast": Recipe({"input": "roll"}, pretrained="ssast"),
     "hybrid": Recipe({"input": "notes"}, hand=True),
+    "hybrid-score": Recipe({"input": "notes", "score_notes": True}, hand=True),
     "hybrid-ast": Recipe({"input": "roll"}, hand=True, pretrained="ssast"),
     "hand-mlp": Recipe({"input": "none"}, hand=True, lr=1e-3),
 }
