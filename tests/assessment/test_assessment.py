@@ -249,6 +249,32 @@ def test_cv_resumes_from_kept_folds(tmp_path, monkeypatch):
     assert not (tmp_path / "f").exists()
 
 
+@pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
+def test_cv_folds_shared_between_processes(tmp_path, capsys):
+    """`assess-cv --folds` trains only the folds named and keeps them; the same command
+    without it trains the rest and scores the whole protocol, as one run would."""
+    import json
+
+    from tatumflow.cli.main import main
+
+    base = ["assess-cv", "--protocol", "excerpt", "--model", "ridge", "--bootstrap", "0",
+            "--data", str(DATA / "percepiano")]
+    out = tmp_path / "cv.json"
+    assert main(base + ["--out", str(out), "--folds", "2-3"]) == 0
+    assert sorted(f.name for f in (tmp_path / "cv.json.folds").iterdir()) == ["fold1.npz", "fold2.npz"]
+    assert not out.exists() and "kept folds 2, 3" in capsys.readouterr().out
+    assert main(base + ["--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "fold 2/4: kept in" in err and "fold 3/4: kept in" in err and "fold 1/4: trained in" in err
+    assert main(base + ["--out", str(tmp_path / "one.json")]) == 0
+    assert json.loads(out.read_text())["scores"] == json.loads((tmp_path / "one.json").read_text())["scores"]
+    assert main(base + ["--folds", "1"]) == 2  # nowhere to keep them
+    assert main(base + ["--out", str(out), "--folds", "5"]) == 2  # excerpt has 4 folds
+    assert main(base + ["--out", str(out), "--folds", "3-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--folds needs --out" in err and "has folds 1-4, not 5" in err and "folds count from 1" in err
+
+
 def test_takes_are_grouped_from_real_names_and_music_and_never_split(tmp_path):
     """A PercePiano-shaped folder: real segment names, MIDI whose 16-bar takes contain
     the 8-bar excerpts cut from them. The groups come from names + notes (not handed in)."""

@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -274,17 +275,27 @@ class FoldStore:
 
 def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: int = 0, seeds: int = 1,
            bootstrap: int = 1000, progress: bool = False, score: bool = False,
-           folds_dir: "str | Path | None" = None, log=None) -> CVResult:
+           folds_dir: "str | Path | None" = None, log=None, only: "Sequence[int] | None" = None
+           ) -> CVResult | None:
     """Train ``model`` on each fold of ``protocol`` and score its test predictions
     (``seeds`` > 1: each fold's model is the mean of that many seeds).
     ``folds_dir``: keep each finished fold there (:class:`FoldStore`) and reuse
     the ones already kept, so an interrupted run resumes. ``log``: called with a
-    line as each fold finishes."""
+    line as each fold finishes. ``only``: train just these folds (0-based) into
+    ``folds_dir`` and return None; a later run without it scores the whole
+    protocol from the kept folds (a long cross-validation shared between
+    processes or machines)."""
     from .neural import NEURAL, recipe_for
 
     t0 = time.perf_counter()
     data = data or load_percepiano()
     proto = get_protocol(protocol, data)
+    if only is not None:
+        if folds_dir is None:
+            raise ValueError("training only some folds needs a folds folder to keep them in (--out)")
+        bad = [i + 1 for i in only if not 0 <= i < len(proto.folds)]
+        if bad:
+            raise ValueError(f"--folds: protocol {protocol} has folds 1-{len(proto.folds)}, not {bad[0]}")
     X, feat_names = feature_matrix(data, progress=progress, score=score)
     arrays = None
     neural = [recipe_for(n)[1] for n in model.split("+") if n.partition("@")[0] in NEURAL]
@@ -325,6 +336,10 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
 
     imps, fits = [], []
     fold_scores = []
+    if only is not None:
+        for i in sorted(set(only)):
+            predicted(i, proto.folds[i], proto.folds[i].test if proto.pooled else proto.folds[0].test)
+        return None
     if proto.pooled:
         pred = np.zeros_like(Y)
         for i, fold in enumerate(proto.folds):

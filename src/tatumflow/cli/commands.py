@@ -291,10 +291,16 @@ def assess_cv(args) -> int:
     from ..assessment.cv import FoldStore, format_cv, run_cv
     from ..assessment.data import load_percepiano
 
+    if args.folds is not None and not args.out:
+        raise ValueError("--folds needs --out (the kept folds go to OUT.folds/)")
     folds = Path(f"{args.out}.folds") if args.out else None
     res = run_cv(args.model, args.protocol, data=load_percepiano(args.data), seed=args.seed, seeds=args.seeds,
                  bootstrap=args.bootstrap, progress=True, score=args.score, folds_dir=folds,
-                 log=lambda line: print(line, file=sys.stderr, flush=True))
+                 log=lambda line: print(line, file=sys.stderr, flush=True), only=args.folds)
+    if res is None:
+        print(f"kept folds {', '.join(str(i + 1) for i in args.folds)} in {folds}; the same command without "
+              f"--folds scores the whole protocol once every fold is kept")
+        return 0
     if args.out:
         from ..utils import write_json_atomic
 

@@ -20,6 +20,23 @@ NONNEG = arg_number(float, low=0)
 TOKENIZER = [("--release", dict(choices=("note_off", "duration"), default="note_off",
                                 help="end notes with NOTE_OFF tokens or DURATION tokens (default note_off)")),
              ("--tokenizer", dict(metavar="JSON", type=IN_FILE, help="tokenizer config file (overrides --release)"))]
+
+
+def fold_numbers(text: str) -> list[int]:
+    """``--folds``: fold numbers as the log prints them (1-based), e.g. ``1-5,9`` -> [0, 1, 2, 3, 4, 8]."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        try:
+            a, b = int(lo), int(hi if dash else lo)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list of fold numbers like 1-5,9") from None
+        if a < 1 or b < a:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: folds count from 1, ranges go up (like 1-5)")
+        out.update(range(a - 1, b))
+    return sorted(out)
+
+
 WHERE = dict(action="append", metavar="KEY=VALUE", help="keep rows whose split or CSV column matches (repeatable)")
 
 #: command -> (function, help, [(flags, add_argument keywords), ...])
@@ -154,7 +171,11 @@ COMMANDS = {
         ("--bootstrap", dict(type=NONNEG_INT, default=1000, help="cluster-bootstrap resamples (0: none)")),
         ("--json", FLAG), ("--out", dict(type=OUT_FILE, help="also write the full result as JSON; each finished fold "
                                                           "is kept in OUT.folds/ until then, so the same command "
-                                                          "run again after an interruption resumes"))]),
+                                                          "run again after an interruption resumes")),
+        ("--folds", dict(type=fold_numbers, metavar="LIST", help="train only these folds (e.g. 1-5,9) into OUT.folds/ "
+                                                                 "and stop; the command run again without --folds "
+                                                                 "scores the whole protocol from the kept folds (shares "
+                                                                 "a long cross-validation between processes)"))]),
     "demo": (C.demo, "the main job on the built-in corpus", [
         ("--out", dict(type=OUT_DIR, default="out/demo")), ("--corpus", dict(default="chorales")),
         ("--workers", dict(type=POS_INT)),
