@@ -238,6 +238,10 @@ def test_cv_resumes_from_kept_folds(tmp_path, monkeypatch):
     assert len(trained) == 1 and sum("kept in" in line for line in lines) == 3
     np.testing.assert_array_equal(again.predictions, full.predictions)
     assert again.scores["mean_r"] == full.scores["mean_r"]
+    real_load = cv.FoldStore.load
+    monkeypatch.setattr(cv.FoldStore, "load", lambda self, k, test: {**real_load(self, k, test), "seconds": 100.0})
+    assert cv.run_cv("ridge", "excerpt", data=d, bootstrap=0, folds_dir=tmp_path / "f").seconds >= 400
+    monkeypatch.setattr(cv.FoldStore, "load", real_load)  # (the time: every kept fold's when trained)
     trained.clear()
     cv.run_cv("ridge", "excerpt", data=d, bootstrap=0, score=True, folds_dir=tmp_path / "f")
     assert len(trained) == 4  # other features: nothing kept is reused
