@@ -34,6 +34,17 @@ def result_file(results: Path, cell: str) -> Path:
     return results / f"{proto}__{model}.json"
 
 
+def fold_list(ks: list[int]) -> str:
+    """0-based folds as ``--folds`` takes them: [0, 1, 2, 5] -> ``1-3,6``."""
+    runs: list[list[int]] = []
+    for k in ks:
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    return ",".join(f"{a + 1}-{b + 1}" if b > a else f"{a + 1}" for a, b in runs)
+
+
 def command(cell: str, out: Path, data: str | None, bootstrap: int, folds: str | None = None) -> list[str]:
     proto, _, model = cell.partition(":")
     score = model.endswith("+score")
@@ -66,6 +77,7 @@ def main() -> None:
     n_folds = {c: len(get_protocol(c.partition(":")[0], data).folds) for c in args.cells}
     logs = args.results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+
     def kept(cell: str, k: int) -> bool:
         return Path(f"{result_file(args.results, cell)}.folds/fold{k}.npz").is_file()
 
@@ -87,7 +99,7 @@ def main() -> None:
             if left <= 10:
                 return
             out = result_file(args.results, cell)
-            spec = ",".join(str(k + 1) for k in ks)
+            spec = fold_list(ks)
             log = logs / f"{out.stem}__{spec}.log"
             cmd = ["taskset", "-c", str(cores[k % len(cores)])] + command(cell, out, args.data, args.bootstrap, spec)
             with open(log, "w") as fh:
@@ -106,11 +118,11 @@ def main() -> None:
 
     def score(cell: str) -> str:
         out = result_file(args.results, cell)
-        kept = len(list(Path(f"{out}.folds").glob("fold*.npz")))
+        n_kept = sum(kept(cell, k) for k in range(n_folds[cell]))
         if out.is_file():
             return f"{cell}: scored in {out}"
-        if kept < n_folds[cell]:
-            return f"{cell}: {kept} of {n_folds[cell]} folds kept in {out}.folds (run again to resume)"
+        if n_kept < n_folds[cell]:
+            return f"{cell}: {n_kept} of {n_folds[cell]} folds kept in {out}.folds (run again to resume)"
         with open(logs / f"{out.stem}.log", "w") as fh:
             rc = subprocess.run(command(cell, out, args.data, args.bootstrap), stdout=fh, stderr=subprocess.STDOUT,
                                 env=env).returncode
@@ -119,6 +131,7 @@ def main() -> None:
     with ThreadPoolExecutor(args.workers) as pool:  # the complete cells scored side by side
         for line in pool.map(score, args.cells):
             print(line, flush=True)
+
 
 if __name__ == "__main__":
     main()
