@@ -4,14 +4,15 @@
                                         [--data DIR] [--bootstrap 300] CELL [CELL ...]
 
 A CELL is ``PROTOCOL:MODEL`` or ``PROTOCOL:MODEL+score`` (with the score-relative
-features), the cells of ``benchmarks/assessor_table.py``. Each cell's folds are cut
-not yet kept into chunks of ``K`` and every chunk is one ``tatumflow assess-cv --folds`` process;
-``N`` workers, each pinned to its own core, take the chunks in the order the cells
-are given until ``S`` seconds have passed (a chunk still running then is stopped; its
-finished folds stay kept). Then every cell whose folds are all kept is scored (side by
-side) by the same command without ``--folds`` and written where ``assessor_table.py --results DIR``
-reads it (``DIR/PROTOCOL__MODEL[+score].json``); the others keep their folds in
-``DIR/....json.folds/`` and the same command resumes them. Logs: ``DIR/logs/``.
+features), the cells of ``benchmarks/assessor_table.py``. Each cell's folds not yet
+kept are cut into chunks of ``K``, every chunk one ``tatumflow assess-cv --folds``
+process; ``N`` workers, each pinned to its own core, take the chunks in the order the
+cells are given until ``S`` seconds have passed (a chunk still running then is
+stopped; its finished folds stay kept). Then every cell whose folds are all kept is
+scored (side by side) by the same command without ``--folds`` and written where
+``assessor_table.py --results DIR`` reads it (``DIR/PROTOCOL__MODEL[+score].json``);
+the others keep their folds in ``DIR/....json.folds/`` and the same command resumes
+them. Logs: ``DIR/logs/``.
 """
 
 from __future__ import annotations
