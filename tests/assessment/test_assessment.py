@@ -193,7 +193,7 @@ def test_cli_assess(tmp_path, capsys):
 
 @pytest.mark.skipif(not (DATA / "percepiano").is_dir(), reason="PercePiano not available")
 def test_real_percepiano_cv(tmp_path, capsys):
-    from tatumflow.assessment.cv import run_cv
+    from tatumflow.assessment.cv import format_cv, panel_ceiling, run_cv
     from tatumflow.assessment.data import load_percepiano
 
     d = load_percepiano(DATA / "percepiano")
@@ -209,6 +209,14 @@ def test_real_percepiano_cv(tmp_path, capsys):
     a = ridge.analysis
     assert len(a["hardest_dimensions"]) == 5 and len(a["top_features"]) == 15
     assert a["hardest_dimensions"][0]["r"] <= min(ridge.scores["per_dim"]["r"]) + 1e-12
+    # Each rating beside the raters' own ceiling: timbre.bright-dark is the one the panel
+    # hardly agrees on within a passage.
+    ceil = a["rater_ceiling"]
+    assert 0.85 < ceil["mean_r"] < 0.92 and ceil["mean_r"] == pytest.approx(np.mean(ceil["per_dim"]["r"]))
+    assert int(np.argmin(ceil["per_dim"]["within_excerpt_r"])) == DIMENSIONS.index("timbre.bright-dark")
+    row = next(line for line in format_cv(ridge, "excerpt").splitlines() if line.startswith("timbre.bright-dark"))
+    assert row.split()[-2:] == [f"{ceil['per_dim']['r'][7]:.3f}", f"{ceil['per_dim']['within_excerpt_r'][7]:.3f}"]
+    assert panel_ceiling(tmp_path) is None  # a folder without the raw ratings: no ceiling, no error
     assert main(["assess-cv", "--protocol", "paper-piece", "--model", "ridge", "--bootstrap", "0",
                  "--data", str(DATA / "percepiano"), "--out", str(tmp_path / "cv.json")]) == 0
     res = json.loads((tmp_path / "cv.json").read_text())

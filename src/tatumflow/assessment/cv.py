@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import DIMENSIONS, PercePiano, PercePianoError, load_percepiano
+from .data import DIMENSIONS, RAW_RATINGS, PercePiano, PercePianoError, load_percepiano, rater_ceiling
 from .metrics import bootstrap_ci, scores
 from .protocols import HOLDS_OUT_MUSIC, get_protocol, shared_music
 
@@ -273,6 +273,27 @@ class FoldStore:
                 folder.rmdir()
 
 
+_CEILINGS: dict = {}
+
+
+def panel_ceiling(root: Path) -> dict | None:
+    """The raters' ceiling (:func:`~tatumflow.assessment.data.rater_ceiling`) of the
+    PercePiano folder ``root``, overall and per dimension, computed once per raw
+    ratings file; None where the folder has no raw ratings."""
+    raw = Path(root) / RAW_RATINGS
+    if not raw.is_file():
+        return None
+    key = (str(raw.resolve()), raw.stat().st_mtime_ns)
+    if key not in _CEILINGS:
+        try:
+            c = rater_ceiling(root)
+        except PercePianoError:
+            return None
+        _CEILINGS[key] = {"mean_r": c["mean_r"], "within_excerpt_r": c["within_excerpt_r"],
+                          "per_dim": {"r": c["per_dim"]["r"], "within_excerpt_r": c["per_dim"]["within_excerpt_r"]}}
+    return json.loads(json.dumps(_CEILINGS[key]))  # a copy the caller may change
+
+
 def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: int = 0, seeds: int = 1,
            bootstrap: int = 1000, progress: bool = False, score: bool = False,
            folds_dir: "str | Path | None" = None, log=None, only: "Sequence[int] | None" = None
@@ -371,6 +392,9 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
         analysis["shared_music"] = shared_music(data, proto)
     if fits:  # where each neural model stopped, and its validation part's mean r there
         analysis["neural_fits"] = fits
+    ceiling = panel_ceiling(data.root)
+    if ceiling is not None:
+        analysis["rater_ceiling"] = ceiling
     name = (model if seeds == 1 else f"{model} x{seeds} seeds") + (" +score" if score else "")
     # the cross-validation's time: this run's, and the kept folds' when they were trained
     return CVResult(name, protocol, sc, fold_scores, ci, pred, time.perf_counter() - t0 + sum(earlier), analysis)
@@ -406,9 +430,18 @@ def format_cv(res: CVResult, protocol: str) -> str:
         e = s["fold_ensemble"]
         out.append(f"mean of the 4 fold models' predictions: mean r {e['mean_r']:.3f}, R2 {e['r2']:.3f}")
     pd = s["per_dim"]
-    out.append(format_table([(d, f"{r:.3f}", f"{r2:.3f}", "n/a" if w != w else f"{w:.3f}")
-                             for d, r, r2, w in zip(DIMENSIONS, pd["r"], pd["r2"], pd["within_excerpt_r"])],
-                            ("dimension", "r", "R2", "within-excerpt r")))
+    num = lambda v: "n/a" if v != v else f"{v:.3f}"  # noqa: E731
+    rows = [[d, num(r), num(r2), num(w)]
+            for d, r, r2, w in zip(DIMENSIONS, pd["r"], pd["r2"], pd["within_excerpt_r"])]
+    head = ["dimension", "r", "R2", "within-excerpt r"]
+    ceil = (res.analysis or {}).get("rater_ceiling")
+    if ceil:  # where each rating stands against the panel's own agreement
+        out.append(f"raters' ceiling (split-half reliability of the panel's mean, {RAW_RATINGS}): mean r "
+                   f"{ceil['mean_r']:.3f}, within-excerpt r {ceil['within_excerpt_r']:.3f}")
+        for row, c, cw in zip(rows, ceil["per_dim"]["r"], ceil["per_dim"]["within_excerpt_r"]):
+            row += [num(c), num(cw)]
+        head += ["ceiling r", "ceiling within"]
+    out.append(format_table(rows, tuple(head)))
     a = res.analysis
     out.append(f"\nmean absolute error {a['mae_overall']:.2f} (1..7 scale); hardest excerpts: "
                + ", ".join(f"{e['name']} ({e['mae']:.2f})" for e in a["hardest_excerpts"][:3])
