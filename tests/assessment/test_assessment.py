@@ -213,9 +213,10 @@ def test_real_percepiano_cv(tmp_path, capsys):
     # hardly agrees on within a passage.
     ceil = a["rater_ceiling"]
     assert 0.85 < ceil["mean_r"] < 0.92 and ceil["mean_r"] == pytest.approx(np.mean(ceil["per_dim"]["r"]))
-    assert int(np.argmin(ceil["per_dim"]["within_excerpt_r"])) == DIMENSIONS.index("timbre.bright-dark")
-    row = next(line for line in format_cv(ridge, "excerpt").splitlines() if line.startswith("timbre.bright-dark"))
-    assert row.split()[-2:] == [f"{ceil['per_dim']['r'][7]:.3f}", f"{ceil['per_dim']['within_excerpt_r'][7]:.3f}"]
+    k = DIMENSIONS.index("timbre.bright-dark")
+    assert int(np.argmin(ceil["per_dim"]["within_excerpt_r"])) == k
+    row = next(line for line in format_cv(ridge, "excerpt").splitlines() if line.startswith(DIMENSIONS[k]))
+    assert row.split()[-2:] == [f"{ceil['per_dim']['r'][k]:.3f}", f"{ceil['per_dim']['within_excerpt_r'][k]:.3f}"]
     assert panel_ceiling(tmp_path) is None  # a folder without the raw ratings: no ceiling, no error
     assert main(["assess-cv", "--protocol", "paper-piece", "--model", "ridge", "--bootstrap", "0",
                  "--data", str(DATA / "percepiano"), "--out", str(tmp_path / "cv.json")]) == 0
