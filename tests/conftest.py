@@ -1,5 +1,8 @@
 import os
+import signal
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,26 @@ def pijama_index() -> Path:
 @pytest.fixture
 def percepiano_midi() -> Path:
     return need(PERCEPIANO / "midi")
+
+
+def run_python(args: list[str], *, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` (text output captured). A child still running after ``timeout``
+    seconds fails the test with the Python stack of each of its threads (faulthandler,
+    dumped on SIGABRT) instead of holding up the whole suite."""
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # stuck where no signal reaches it (e.g. in the kernel)
+            proc.kill()
+            out, err = proc.communicate()
+        pytest.fail(f"python {' '.join(map(str, args))} still ran after {timeout:.0f} s; "
+                    f"its threads then:\n{err[-6000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def write_subset_index(index: Path, rows: list[dict], out: Path) -> Path:

@@ -1,13 +1,12 @@
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import run_python
 from tiny_models import TinyData, TinyRegressor
 from tatumflow.training import (
     EMA, CheckpointError, ConfigError, TrainConfig, Trainer, apply_lora, load_adapter, load_checkpoint,
@@ -62,9 +61,9 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path):
 
 def test_ddp_two_processes_match_one(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    proc = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            str(REPO / "tests" / "training" / "ddp_worker.py"), str(tmp_path / "ddp")],
-                          capture_output=True, text=True, env=env, timeout=240)
+                          env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = json.loads((tmp_path / "ddp" / "ddp.json").read_text())
     torch.manual_seed(0)
@@ -82,11 +81,11 @@ def test_train_under_torchrun_joins_one_ddp_run(store, tmp_path):
     half batch), not 2 single-process runs writing over each other; rank 0 reports."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    proc = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "tatumflow.cli.main", "train", "--config", str(REPO / "configs" / "music_rnn_a.yaml"),
                            "--data", str(store), "--out", str(out), "train.max_steps=2", "train.batch_size=4",
                            "train.grad_accum=1", "train.eval_batches=1", "train.tensorboard=false",
-                           "train.device=cpu"], capture_output=True, text=True, env=env, timeout=240)
+                           "train.device=cpu"], env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     reports = [line for line in proc.stdout.splitlines() if "steps in" in line]
     assert len(reports) == 1 and "2 processes" in reports[0], proc.stdout
