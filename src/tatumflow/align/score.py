@@ -18,7 +18,7 @@ from ..performance import Performance
 from .notes import align
 
 #: Bump when alignment or these features change what they compute (feature caches key on it).
-SCORE_FEATURE_VERSION = 4
+SCORE_FEATURE_VERSION = 5
 SCORE_FEATURE_NAMES = (
     "score/match_rate", "score/extra_rate", "score/wrong_rate",
     "score/onset_dev_abs_ms", "score/onset_dev_std_ms", "score/onset_dev_q90_ms",
@@ -163,7 +163,7 @@ def _shape_features(f: dict, a, d: dict, st: np.ndarray, pt: np.ndarray, iv: np.
     f["score/articulation_melody"] = float(np.median(art[top]))
     if len(top) >= 2:
         on, off = a.perf["onset"][p[top]], a.perf["offset"][p[top]]
-        by_time = np.argsort(on)
+        by_time = np.argsort(on, kind="stable")  # ties (one onset) in written order, on every CPU
         on, off = on[by_time], off[by_time]
         f["score/melody_overlap_ms"] = 1e3 * float(np.median(off[:-1] - on[1:]))
         f["score/melody_legato_share"] = float(np.mean(off[:-1] > on[1:]))
@@ -181,7 +181,7 @@ def _shape_features(f: dict, a, d: dict, st: np.ndarray, pt: np.ndarray, iv: np.
     played = np.bincount(group, a.perf["onset"][p[order]]) / size
     pcs = np.zeros(len(starts), np.int64)
     np.bitwise_or.at(pcs, group, np.left_shift(1, a.score["pitch"][s][order].astype(np.int64) % 12))
-    by_time = np.argsort(played)
+    by_time = np.argsort(played, kind="stable")
     played, pcs = played[by_time], pcs[by_time]
     # sustain intervals are sorted and disjoint: the one that began last before t covers t or none does
     k = np.searchsorted(iv[:, 0], played + 0.05, side="right") - 1

@@ -29,6 +29,25 @@ SCORE_MODEL = Path(__file__).with_name("score_assessor.npz")
 SHIPPED_MODEL = "extra-trees-per-dim-compact+boosting-per-dim"
 
 
+#: Features within this of zero are zero (see :func:`portable_features`).
+NEAR_ZERO = 1e-10
+
+
+def portable_features(X: np.ndarray) -> np.ndarray:
+    """Features as every CPU computes them, for the shipped assessors to train and rate on.
+
+    Two CPUs (vector widths, maths libraries) can disagree in a feature's last bits, and
+    a value that should be 0 (the timing spread of a deadpan performance) comes out as
+    +-1e-13 on one and 0 on the other. Such noise changes a trained tree: a feature
+    constant in a node on one machine is not on the other, and the tree's random draws
+    part ways from there. Values round to float32 (24 bits, the precision scikit-learn's
+    forests split at) and those then within :data:`NEAR_ZERO` of zero become 0, so such
+    differences do not reach the trees (docs/assessor.md, "Rebuilding the shipped
+    assessors on another CPU")."""
+    X = np.asarray(X, np.float64).astype(np.float32).astype(np.float64)
+    return np.where(np.abs(X) < NEAR_ZERO, 0.0, X)
+
+
 class AssessorError(TatumFlowError):
     """An assessor file is missing or does not fit this version of the features."""
 
@@ -41,7 +60,8 @@ class ForestAssessor:
     onto ``baseline``; a rating with both is the mean of the two (what ``assess-cv
     --model extra-trees-per-dim-compact+boosting-per-dim`` scores). The spread of a
     rating's forest trees is its uncertainty. All trees share one node table: a leaf
-    has ``feature`` -1 and points to itself."""
+    has ``feature`` -1 and points to itself. :meth:`train` and the predictions read the
+    features through :func:`portable_features`."""
 
     feature_names: list[str]
     feature: np.ndarray    # (nodes,) int16, -1 at leaves
@@ -103,27 +123,25 @@ class ForestAssessor:
     @classmethod
     def train(cls, X: np.ndarray, Y: np.ndarray, feature_names: Sequence[str], *, seed: int = 0,
               meta: dict | None = None) -> "ForestAssessor":
-        """Fit :data:`SHIPPED_MODEL` (each of its ``+``-joined parts) on ``X``, ``Y`` and export it."""
+        """Fit :data:`SHIPPED_MODEL` (each of its ``+``-joined parts) on ``X`` (through
+        :func:`portable_features`), ``Y`` and export it."""
         from .baselines import SklearnModel
 
+        X = portable_features(X)
         models = [SklearnModel(part, seed).fit(X, Y).model_ for part in SHIPPED_MODEL.split("+")]
         return cls.from_sklearn(models, feature_names, meta)
 
     def _leaves(self, X: np.ndarray) -> np.ndarray:
-        """(N, trees): each tree's leaf value. Forest trees compare the features as float32
-        (as scikit-learn's trees do), boosted trees as float64."""
-        X64 = np.asarray(X, np.float64)
-        X32 = X64.astype(np.float32).astype(np.float64)
-        node = np.broadcast_to(self.root, (len(X64), len(self.root))).astype(np.int64)
-        rows = np.arange(len(X64))[:, None]
-        exact = self.boosted[None, :]
+        """(N, trees): each tree's leaf value for the portable features ``X`` (float32
+        values, which scikit-learn's forest and boosted trees compare alike)."""
+        node = np.broadcast_to(self.root, (len(X), len(self.root))).astype(np.int64)
+        rows = np.arange(len(X))[:, None]
         while True:
             f = self.feature[node].astype(np.int64)
             live = f >= 0
             if not live.any():
                 break
-            fc = np.maximum(f, 0)
-            x = np.where(exact, X64[rows, fc], X32[rows, fc])
+            x = X[rows, np.maximum(f, 0)]
             node = np.where(live, np.where(x <= self.threshold[node], self.left[node], self.right[node]), node)
         return self.value[node].astype(np.float64)
 
@@ -131,7 +149,7 @@ class ForestAssessor:
         """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7) and (N, 19) the
         spread (standard deviation) of each rating's forest trees; ``chunk`` rows at a time
         (memory: rows x trees)."""
-        X = np.asarray(X, np.float64)
+        X = portable_features(X)
         if len(X) > chunk:
             parts = [self.predict_with_spread(X[i:i + chunk], chunk) for i in range(0, len(X), chunk)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
