@@ -62,8 +62,7 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path):
 def test_ddp_two_processes_match_one(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     proc = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(REPO / "tests" / "training" / "ddp_worker.py"), str(tmp_path / "ddp")],
-                          env=env, timeout=240)
+                       str(REPO / "tests" / "training" / "ddp_worker.py"), str(tmp_path / "ddp")], env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = json.loads((tmp_path / "ddp" / "ddp.json").read_text())
     torch.manual_seed(0)
@@ -82,10 +81,10 @@ def test_train_under_torchrun_joins_one_ddp_run(store, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     out = tmp_path / "run"
     proc = run_python(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "tatumflow.cli.main", "train", "--config", str(REPO / "configs" / "music_rnn_a.yaml"),
-                           "--data", str(store), "--out", str(out), "train.max_steps=2", "train.batch_size=4",
-                           "train.grad_accum=1", "train.eval_batches=1", "train.tensorboard=false",
-                           "train.device=cpu"], env=env, timeout=240)
+                       "-m", "tatumflow.cli.main", "train", "--config", str(REPO / "configs" / "music_rnn_a.yaml"),
+                       "--data", str(store), "--out", str(out), "train.max_steps=2", "train.batch_size=4",
+                       "train.grad_accum=1", "train.eval_batches=1", "train.tensorboard=false",
+                       "train.device=cpu"], env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     reports = [line for line in proc.stdout.splitlines() if "steps in" in line]
     assert len(reports) == 1 and "2 processes" in reports[0], proc.stdout

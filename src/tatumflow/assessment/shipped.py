@@ -149,11 +149,11 @@ class ForestAssessor:
         """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7) and (N, 19) the
         spread (standard deviation) of each rating's forest trees; ``chunk`` rows at a time
         (memory: rows x trees)."""
-        X = portable_features(X)
+        X = np.asarray(X)
         if len(X) > chunk:
             parts = [self.predict_with_spread(X[i:i + chunk], chunk) for i in range(0, len(X), chunk)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        v = self._leaves(X)
+        v = self._leaves(portable_features(X))
         k = len(DIMENSIONS)
         onehot = np.eye(k)[self.dim]  # (trees, 19)
         forest = onehot * ~self.boosted[:, None]
