@@ -3,6 +3,7 @@ import signal
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,24 +33,36 @@ def percepiano_midi() -> Path:
     return need(PERCEPIANO / "midi")
 
 
-def run_python(args: list[str], *, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``python ARGS`` (text output captured). A child still running after ``timeout``
-    seconds fails the test with the Python stack of each of its threads (faulthandler,
-    dumped on SIGABRT) instead of holding up the whole suite."""
-    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)
+def run_python(args: list[str], *, timeout: float, env: dict | None = None,
+               tries: int = 1) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` (text output captured) in a process group of its own. A child
+    still running after ``timeout`` seconds is stopped with the Python stack of each of
+    its threads (faulthandler, dumped on SIGABRT), and then its whole group; it runs
+    again, with a warning carrying the stacks, while ``tries`` last, and after the last
+    the test fails with them, so one hang never holds up the whole suite."""
+    cmd = f"python {' '.join(map(str, args))}"
+    for attempt in range(1, tries + 1):
+        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
         try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:  # stuck where no signal reaches it (e.g. in the kernel)
-            proc.kill()
-            out, err = proc.communicate()
-        pytest.fail(f"python {' '.join(map(str, args))} still ran after {timeout:.0f} s; "
-                    f"its threads then:\n{err[-6000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+            out, err = proc.communicate(timeout=timeout)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:  # stuck where no signal reaches it, or its children hold the pipes
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, err = proc.communicate()
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # what it started and left behind
+            except ProcessLookupError:
+                pass
+        msg = f"{cmd} still ran after {timeout:.0f} s (try {attempt} of {tries}); its threads then:\n{err[-6000:]}"
+        if attempt == tries:
+            pytest.fail(msg)
+        warnings.warn(msg, stacklevel=2)
 
 
 def write_subset_index(index: Path, rows: list[dict], out: Path) -> Path:
