@@ -22,7 +22,8 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
     show the training path (a small Music RNN for ``train_seconds`` and a tiny
     TatumFlow for ``tatumflow_seconds`` on the store; 0 skips either); then make
     music with the models shipped in the package: every TatumFlow mode and a Music
-    RNN continuation, each with its piano roll; last a MelodyVAE (``melody_seconds``).
+    RNN continuation, each with its piano roll; last a MelodyVAE trained for
+    ``melody_seconds`` (0 skips it) and the shipped one's interpolation and bent melody.
 
     Returns the paths written and the store statistics.
     """
@@ -88,8 +89,7 @@ def run_demo(out: "str | os.PathLike" = "out/demo", *, corpus: str = "chorales",
              f"{out / 'transformer.mid'}, {out / 'transformer.png'} "
              f"({len(cont.performance)} notes, {cont.grammar_errors} grammar errors)")
         result["transformer"] = str(out / "transformer.mid")
-    if melody_seconds > 0:
-        result["melody"] = melody_demo(corpus, out / "melody", melody_seconds, echo)
+    result["melody"] = melody_demo(corpus, out / "melody", melody_seconds, echo)
     echo(f"done in {time.perf_counter() - t0:.1f}s")
     return result
 
@@ -109,32 +109,43 @@ def tatumflow_demo(model, out: Path, piece, echo: Callable[[str], None] = print)
 
 
 def melody_demo(corpus: str, out: Path, seconds: float, echo: Callable[[str], None] = print) -> dict:
-    """Step 7: a MelodyVAE trained on the corpus's top voices for about ``seconds``,
-    an interpolation between two of its melodies and a bent variation."""
+    """Step 7: the training path, a MelodyVAE trained on the corpus's top voices for
+    about ``seconds`` (0 skips it); then the shipped 2-D MelodyVAE interpolates between
+    two of those melodies and writes a bent variation of the first."""
+    from .corpus.sources import resolve_source
     from .midi import read_midi
     from .models.melody_vae import MelodyVAEConfig, load_melodies
-    from .server.melody import MelodySession, train_melody
+    from .pretrained import load_model
+    from .server.melody import DEFAULT_MODEL, MelodySession, train_melody
 
-    echo(f"[7/7] training a MelodyVAE (2-D pad) on the top voices of {corpus!r} for about {seconds:g}s")
-    model, s = train_melody(corpus, out / "model", epochs=1000, voice="top", max_seconds=seconds, progress=False)
-    best = min(s["history"], key=lambda r: r.get("val/elbo", float("inf"))) if s["history"] else {}
-    echo(f"      {s['epochs']:.1f} epochs on {s['train_windows']:,} windows; the best: val onset accuracy "
-         f"{best.get('val/onset_accuracy', float('nan')):.3f}, pitch accuracy {best.get('val/pitch_accuracy', float('nan')):.3f}")
+    result: dict = {}
+    if seconds > 0:
+        echo(f"[7/7] the training path: a MelodyVAE (2-D pad) on the top voices of {corpus!r} for about {seconds:g}s")
+        _, s = train_melody(corpus, out / "model", epochs=1000, voice="top", max_seconds=seconds, progress=False)
+        best = min(s["history"], key=lambda r: r.get("val/elbo", float("inf"))) if s["history"] else {}
+        echo(f"      {s['epochs']:.1f} epochs on {s['train_windows']:,} windows; the best: val onset accuracy "
+             f"{best.get('val/onset_accuracy', float('nan')):.3f}, pitch accuracy "
+             f"{best.get('val/pitch_accuracy', float('nan')):.3f} ({out / 'model'})")
+        result["train"] = s
+        echo(f"      the shipped MelodyVAE ({DEFAULT_MODEL}): an interpolation between two of those melodies "
+             f"and a bent variation of the first")
+    else:
+        echo(f"[7/7] the shipped MelodyVAE ({DEFAULT_MODEL}): an interpolation between two melodies of "
+             f"{corpus!r} (top voices) and a bent variation of the first")
     w, _ = load_melodies(corpus, MelodyVAEConfig(), voice="top")
     a, b = sorted(set(w.source))[:2]
-    from .corpus.sources import resolve_source
-
     files = {f.key: f.path for f in resolve_source(corpus, progress=False)[1]}
-    session = MelodySession(model, workdir=out)
+    session = MelodySession(load_model(DEFAULT_MODEL)[0], workdir=out)
     written = {}
-    path, perf = session.interpolate(str(files[a]), str(files[b]), 5, out=str(out / "interpolation.mid"))
-    written["interpolation"] = (path, perf)
+    written["interpolation"] = session.interpolate(str(files[a]), str(files[b]), 5, out=str(out / "interpolation.mid"))
+    z = session.encode(str(files[a]))
+    written["unbent"] = session.generate(z, out=str(out / "unbent.mid"))
     session.bend(0.5, seed=0)
-    path, perf = session.generate(session.encode(str(files[a])), out=str(out / "bent.mid"))
-    written["bent"] = (path, perf)
+    written["bent"] = session.generate(z, out=str(out / "bent.mid"))
     session.reset()
     for name, (path, perf) in written.items():
         plot_pianoroll(perf, path.with_suffix(".png"), title=f"MelodyVAE {name}")
         echo(f"      {path}: {len(perf)} notes ({read_midi(path).end:.1f}s), {path.with_suffix('.png')}")
-    return {k: str(v[0]) for k, v in written.items()}
+    result.update({k: str(v[0]) for k, v in written.items()})
+    return result
 
