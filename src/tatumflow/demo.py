@@ -127,11 +127,9 @@ def melody_demo(corpus: str, out: Path, seconds: float, echo: Callable[[str], No
              f"{best.get('val/onset_accuracy', float('nan')):.3f}, pitch accuracy "
              f"{best.get('val/pitch_accuracy', float('nan')):.3f} ({out / 'model'})")
         result["train"] = s
-        echo(f"      the shipped MelodyVAE ({DEFAULT_MODEL}): an interpolation between two of those melodies "
-             f"and a bent variation of the first")
-    else:
-        echo(f"[7/7] the shipped MelodyVAE ({DEFAULT_MODEL}): an interpolation between two melodies of "
-             f"{corpus!r} (top voices) and a bent variation of the first")
+    shipped = (f"the shipped MelodyVAE ({DEFAULT_MODEL}): an interpolation between two melodies of {corpus!r} "
+               f"(top voices) and a bent variation of the first")
+    echo(f"      {shipped}" if seconds > 0 else f"[7/7] {shipped}")
     w, _ = load_melodies(corpus, MelodyVAEConfig(), voice="top")
     a, b = sorted(set(w.source))[:2]
     files = {f.key: f.path for f in resolve_source(corpus, progress=False)[1]}
