@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -210,6 +211,43 @@ def test_kept_fold_carries_the_neural_fit(tmp_path):
     kept = store.load(0, test)
     assert kept["fits"] == [m.fit_info] and kept["importances"] is None and np.array_equal(kept["pred"], p)
     assert store.load(0, test[:2]) is None and FoldStore(tmp_path, "other run").load(0, test) is None
+
+
+def test_neural_fit_killed_midway_resumes_from_its_run_folder(tmp_path, monkeypatch):
+    """A fit given a run folder checkpoints after every evaluation; killed there, a
+    new fit resumes and ends with the predictions, stopping record and (the killed
+    part counted) training time of an uninterrupted one; keeping the fold removes
+    the folder."""
+    from tatumflow.assessment.cv import FoldStore
+    from tatumflow.training.trainer import Trainer
+
+    arrays, Y = _synthetic(40, 5)
+    X = np.zeros((40, 2))
+    rows, test = np.arange(32), np.arange(32, 40)
+    small = {"steps": 60, "eval_every": 10, "patience": 50, "val_share": 0.25, "batch_size": 8, "lr": 3e-3,
+             "ema": 0.9, "net": {"d_model": 32, "n_layers": 1, "n_heads": 2}}
+    whole = NeuralModel("note-transformer", arrays, seed=0, recipe=small).fit(X[rows], Y[rows], rows)
+
+    store = FoldStore(tmp_path, "run")
+    run = store.run_dir(0, test)
+    real_fit = Trainer.fit
+
+    def killed(self, resume=False, **kw):  # the process dies after the checkpoint at step 30
+        real_fit(self, resume, stop_after=30)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "fit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        NeuralModel("note-transformer", arrays, seed=0, recipe=small, run_dir=run).fit(X[rows], Y[rows], rows)
+    assert (run / "step-0000030").is_dir()
+    monkeypatch.setattr(Trainer, "fit", real_fit)
+    again = NeuralModel("note-transformer", arrays, seed=0, recipe=small, run_dir=run).fit(X[rows], Y[rows], rows)
+    assert again.fit_info == whole.fit_info and again.fit_info["steps"] == 60
+    assert np.array_equal(again.predict(X[test], test), whole.predict(X[test], test))
+    sessions = json.loads((run / "sessions.json").read_text())
+    assert [x["from_step"] for x in sessions] == [0, 30] and again.earlier_seconds > 0
+    store.save(0, test, again.predict(X[test], test), None, [again.fit_info], 1.0)
+    assert not run.exists() and store.load(0, test) is not None
 
 
 def _played_from_scores(n: int, seed: int, pieces: int = 16):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,11 +118,12 @@ def _no_nan(x):
     return x
 
 
-def make_model(name: str, seed: int = 0, *, arrays=None, groups=None, progress: bool = False):
+def make_model(name: str, seed: int = 0, *, arrays=None, groups=None, progress: bool = False, run_dir=None):
     """One assessor by name: a classical one (:data:`~.baselines.CLASSICAL`) or a
     neural one (:data:`~.neural.NEURAL`, optionally ``name@size`` with a size of
-    :data:`~.neural.SIZES`; it needs the segments' note arrays, and ``groups``
-    keeps linked segments together when it carves its validation part)."""
+    :data:`~.neural.SIZES`; it needs the segments' note arrays, ``groups``
+    keeps linked segments together when it carves its validation part, and
+    ``run_dir`` makes its training resumable, :class:`~.neural.NeuralModel`)."""
     from .baselines import CLASSICAL, make_classical
     from .neural import NEURAL, SIZES, NeuralModel
 
@@ -130,19 +132,22 @@ def make_model(name: str, seed: int = 0, *, arrays=None, groups=None, progress: 
     if name.partition("@")[0] in NEURAL:
         if arrays is None:
             raise ValueError(f"neural assessor {name!r} needs the segments' note arrays")
-        return NeuralModel(name, arrays, seed, progress=progress, groups=groups)
+        return NeuralModel(name, arrays, seed, progress=progress, groups=groups, run_dir=run_dir)
     raise ValueError(f"unknown assessor model {name!r}; available: {', '.join(CLASSICAL + NEURAL)} "
                      f"(neural ones as name@size, sizes {', '.join(SIZES)}; join names with '+' to average them)")
 
 
 class Ensemble:
     """The mean prediction of ``name`` (names joined by ``+`` are averaged) over
-    ``seeds`` seeds each: a seed ensemble, a blend of models, or both."""
+    ``seeds`` seeds each: a seed ensemble, a blend of models, or both.
+    ``run_dir``: the neural members train resumably in its subfolders."""
 
     def __init__(self, name: str, seed: int = 0, seeds: int = 1, *, arrays=None, groups=None,
-                 progress: bool = False):
-        self.members = [make_model(part, seed + k, arrays=arrays, groups=groups, progress=progress)
-                        for part in name.split("+") for k in range(seeds)]
+                 progress: bool = False, run_dir: "str | Path | None" = None):
+        parts = [(part, seed + k) for part in name.split("+") for k in range(seeds)]
+        self.members = [make_model(part, s, arrays=arrays, groups=groups, progress=progress,
+                                   run_dir=None if run_dir is None else Path(run_dir) / f"member{j}")
+                        for j, (part, s) in enumerate(parts)]
 
     @staticmethod
     def _neural(m) -> bool:
@@ -237,6 +242,12 @@ class FoldStore:
     def _file(self, k: int) -> Path:
         return self.folder / f"fold{k}.npz"
 
+    def run_dir(self, k: int, test: np.ndarray) -> Path:
+        """Where fold ``k``'s neural training checkpoints until the fold is kept (a
+        fold killed mid-training resumes there; named by the fold's key, so a
+        changed model or data never resumes a foreign run)."""
+        return self.folder / f"fold{k}.run-{self._fold_key(test)[:16]}"
+
     def load(self, k: int, test: np.ndarray) -> dict | None:
         f = self._file(k)
         if not f.is_file():
@@ -252,12 +263,14 @@ class FoldStore:
             return None
 
     def save(self, k: int, test: np.ndarray, pred: np.ndarray, importances, fits: list, seconds: float) -> None:
+        """Keep fold ``k``; its training checkpoints are no longer needed."""
         from ..utils import atomic_path
 
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(self._file(k)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, key=self._fold_key(test), pred=pred, seconds=seconds, fits=json.dumps(fits),
                      importances=np.zeros(0) if importances is None else importances)
+        shutil.rmtree(self.run_dir(k, test), ignore_errors=True)
 
     def _fold_key(self, test: np.ndarray) -> str:
         return hashlib.sha256(f"{self.key}:{np.asarray(test).tobytes().hex()}".encode()).hexdigest()
@@ -269,6 +282,8 @@ class FoldStore:
         if folder.is_dir():
             for f in folder.glob("fold*.npz"):
                 f.unlink()
+            for d in folder.glob("fold*.run-*"):  # checkpoints of folds never finished
+                shutil.rmtree(d, ignore_errors=True)
             if not any(folder.iterdir()):
                 folder.rmdir()
 
@@ -341,13 +356,16 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
             how = f"kept in {store.folder} ({kept['seconds']:.0f} s when trained)"
             earlier.append(kept["seconds"])
         else:
-            m = Ensemble(model, seed, seeds, arrays=arrays, groups=data.take_group, progress=progress).fit(
-                X, Y, fold.train, fold.val)
+            m = Ensemble(model, seed, seeds, arrays=arrays, groups=data.take_group, progress=progress,
+                         run_dir=store.run_dir(i, test) if store else None).fit(X, Y, fold.train, fold.val)
             p, imp = m.predict(X, test), m.feature_importances()
-            fit = [getattr(x, "fit_info", None) for x in m.members if Ensemble._neural(x)]
+            neural = [x for x in m.members if Ensemble._neural(x)]
+            fit = [x.fit_info for x in neural]
+            before = sum(x.earlier_seconds for x in neural)  # a resumed fold's training in earlier runs
+            secs = time.perf_counter() - t + before
             if store:
-                store.save(i, test, p, imp, fit, time.perf_counter() - t)
-            how = f"trained in {time.perf_counter() - t:.0f} s"
+                store.save(i, test, p, imp, fit, secs)
+            how = f"trained in {secs:.0f} s" + (f" ({before:.0f} s of it in earlier runs)" if before else "")
         imps.append(imp)
         fits.extend(fit)
         s = scores(Y[test], p, exc[test])

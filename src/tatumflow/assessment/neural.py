@@ -24,6 +24,7 @@ times (1 - the batch Pearson r, averaged over the 19 dimensions).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import tempfile
@@ -414,7 +415,10 @@ def recipe_for(name: str, overrides: Optional[dict] = None) -> tuple[str, Recipe
     return base, replace(r, **{**over, "net": net})
 
 
-def _train_config(recipe: Recipe, seed: int, steps: Optional[int] = None, *, early_stopping: bool = False):
+def _train_config(recipe: Recipe, seed: int, steps: Optional[int] = None, *, early_stopping: bool = False,
+                  checkpoints: bool = False):
+    """The Trainer's config for ``recipe``; ``checkpoints``: save after every
+    evaluation (a run folder that outlives the process, so a killed fit resumes)."""
     from ..training.config import TrainConfig
 
     steps = steps or recipe.steps
@@ -423,7 +427,8 @@ def _train_config(recipe: Recipe, seed: int, steps: Optional[int] = None, *, ear
                 restore_best=True) if early_stopping else dict(eval_every=10**9)
     return TrainConfig(max_steps=steps, batch_size=recipe.batch_size, lr=recipe.lr, warmup_steps=max(1, steps // 10),
                        weight_decay=recipe.weight_decay, ema_decay=recipe.ema, seed=seed, log_every=max(1, steps // 10),
-                       save_every=10**9, keep_last=1, tensorboard=False, **stop, **recipe.train)
+                       save_every=recipe.eval_every if checkpoints else 10**9, keep_last=1, tensorboard=False,
+                       **stop, **recipe.train)
 
 
 def _standardiser(X: np.ndarray):
@@ -438,15 +443,21 @@ class NeuralModel:
     used by the hybrids), stopping early by the mean Pearson r of a held-out
     validation part (:class:`Recipe`); ``predict(X, rows)`` rates segments.
     ``groups`` (one id per segment, e.g. the excerpt take groups) keeps linked
-    segments on one side when the validation part is carved out of ``rows``."""
+    segments on one side when the validation part is carved out of ``rows``.
+    ``run_dir``: train in this folder, checkpointing after every evaluation, and
+    resume from it, so a fit killed after hours goes on where it stopped (with
+    the same weights as an uninterrupted fit); the caller removes it when done.
+    Without it the fit trains in a temporary folder."""
 
     def __init__(self, name: str, arrays: Sequence[NoteArrays], seed: int = 0, *, progress: bool = False,
                  pretrained: "str | Path | None" = None, recipe: Optional[dict] = None,
-                 groups: Optional[np.ndarray] = None):
+                 groups: Optional[np.ndarray] = None, run_dir: "str | Path | None" = None):
         self.name, self.arrays, self.seed, self.progress = name, arrays, seed, progress
         _, self.recipe = recipe_for(name, recipe)
         self.pretrained, self.groups = pretrained, groups
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.fit_info: dict = {}
+        self.earlier_seconds = 0.0  # training time of the run folder's earlier sessions (a resumed fit)
 
     def validation_part(self, rows: np.ndarray) -> np.ndarray:
         """Boolean mask over ``rows``: about ``val_share`` of them, whole groups,
@@ -490,10 +501,14 @@ class NeuralModel:
             return {"mean_r": float(pearson_per_dim(Y[val], predict_segments(m, self.arrays, rows[val], hand)).mean())}
 
         evaluator = mean_r if val.any() else None
-        with tempfile.TemporaryDirectory(prefix="tatumflow-assessor-") as tmp:
-            trainer = Trainer(model, _train_config(r, self.seed, early_stopping=evaluator is not None), ds, None,
-                              out_dir=tmp, progress=self.progress, log=lambda s: None, evaluator=evaluator)
-            res = trainer.fit()
+        keep = self.run_dir is not None
+        with contextlib.ExitStack() as stack:
+            out = self.run_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="tatumflow-assessor-"))
+            trainer = Trainer(model, _train_config(r, self.seed, early_stopping=evaluator is not None,
+                                                   checkpoints=keep), ds, None,
+                              out_dir=out, progress=self.progress, log=lambda s: None, evaluator=evaluator)
+            res = trainer.fit(resume=keep)
+        self.earlier_seconds = max(0.0, res["trained_seconds"] - res["seconds"])
         model.load_state_dict(trainer.ema.shadow, strict=False)  # rate with the (best) EMA weights
         self.fit_info = {"steps": res["steps"], "stop_reason": res["stop_reason"], "val_mean_r": res["best"],
                          "train_segments": int((~val).sum()), "val_segments": int(val.sum())}

@@ -139,6 +139,8 @@ class Trainer:
         self.step = 0
         self.best = None
         self.bad_evals = 0
+        self.trained_seconds = 0.0  # training time up to now, over every session of the run
+        self._clock: Optional[tuple[float, float]] = None  # (seconds before this fit, its start) while fitting
         self.history: list[dict] = []
         self._tb = None
 
@@ -206,6 +208,7 @@ class Trainer:
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", unit="step", mininterval=1.0,
                    disable=not self.progress or self.rank != 0)
         t_start = time.perf_counter()
+        self._clock = (self.trained_seconds, t_start)
         first_step = self.step
         window_items, window_t = 0, time.perf_counter()
         micro = cfg.batch_size // (cfg.grad_accum * self.world)
@@ -279,6 +282,8 @@ class Trainer:
         if self.step == last and last < cfg.max_steps:
             stop_reason = "stop_after"
         bar.close()
+        self.trained_seconds = self._elapsed()
+        self._clock = None
         final = self.save()
         if cfg.restore_best and (self.out / "best").exists():
             self._restore_best()
@@ -287,7 +292,7 @@ class Trainer:
         if self.rank == 0:
             self._record_session(first_step, seconds, stop_reason)
         return {"steps": self.step, "stop_reason": stop_reason, "seconds": seconds,
-                "checkpoint": str(final), "best": self.best}
+                "trained_seconds": self.trained_seconds, "checkpoint": str(final), "best": self.best}
 
     def _record_session(self, first_step: int, seconds: float, stop_reason: str) -> None:
         """Append this ``fit`` to ``sessions.json``: steps, wall time and hardware of every
@@ -450,8 +455,15 @@ class Trainer:
             "train_config": self.cfg.to_dict(),
             "run_info": self.run_info,
             "trainer": {"step": self.step, "best": self.best, "bad_evals": self.bad_evals,
-                        "es_best": getattr(self, "_es_best", None)},
+                        "es_best": getattr(self, "_es_best", None), "seconds": self._elapsed()},
         }
+
+    def _elapsed(self) -> float:
+        """Seconds trained up to now (every session: a resumed run counts its earlier ones)."""
+        if self._clock is None:
+            return self.trained_seconds
+        before, start = self._clock
+        return before + time.perf_counter() - start
 
     def save(self, tag: Optional[str] = None) -> Path:
         """Checkpoint to ``out/step-NNNNNNN`` (or ``out/<tag>``); keeps the last N steps."""
@@ -478,3 +490,4 @@ class Trainer:
         self.step, self.best, self.bad_evals = tr["step"], tr["best"], tr["bad_evals"]
         if tr.get("es_best") is not None:
             self._es_best = tr["es_best"]
+        self.trained_seconds = float(tr.get("seconds", 0.0))
