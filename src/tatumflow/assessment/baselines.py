@@ -3,7 +3,10 @@ regression, random forest and extra trees (one model for all 19 ratings), and
 extra trees and gradient boosting with one model per rating (``*-per-dim``:
 each rating splits on its own features instead of on what serves all 19 at
 once; on the ``excerpt`` protocol mean r 0.666 -> 0.687, and 0.699 with the two
-averaged)."""
+averaged). ``note-boosting`` rates note by note: boosting per rating on each
+note's row of context (:func:`~.inputs.note_rows`), its ratings of a segment's
+notes averaged; it errs unlike the trees on segment summaries, and averaged in
+with them a third it lifts them (docs/assessor.md)."""
 
 from __future__ import annotations
 
@@ -78,6 +81,59 @@ class SklearnModel:
         coef = m[-1].coef_  # ridge on standardised features: mean |coefficient| over dimensions
         return np.abs(coef).mean(0)
 
+
+class NoteBoosting:
+    """Gradient boosting per rating on single notes: each training segment gives up to
+    ``notes_per_segment`` of its notes (drawn with the seed; every segment counts
+    alike, however many notes it has), each note's row of context
+    (:func:`~.inputs.note_rows`; ``score``: with its deviations from the score) the
+    input and its segment's rating the target; a segment's rating is the mean of
+    its notes' (the training mean for a segment with none). Like the networks it
+    reads the segments' note arrays, by row number."""
+
+    name = "note-boosting"
+
+    def __init__(self, arrays, seed: int = 0, *, score: bool = False, notes_per_segment: int = 64):
+        self.arrays, self.seed, self.score, self.cap = arrays, seed, score, notes_per_segment
+
+    def _rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The note rows of segments ``rows`` and which of ``rows`` (0-based) each came from."""
+        from .inputs import note_rows
+
+        mats = [note_rows(self.arrays[int(r)], self.score) for r in rows]
+        owner = np.repeat(np.arange(len(rows)), [len(m) for m in mats])
+        return np.concatenate(mats), owner
+
+    def fit(self, X, Y, rows: np.ndarray) -> "NoteBoosting":
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        R, owner = self._rows(rows)
+        # at most `cap` notes a segment: a random rank within each segment, the lowest kept
+        rank = np.empty(len(owner), np.int64)
+        order = np.lexsort((np.random.default_rng(self.seed).random(len(owner)), owner))
+        rank[order] = np.arange(len(owner)) - np.searchsorted(owner[order], owner[order])
+        keep = rank < self.cap
+        R, target = R[keep], np.asarray(Y)[owner[keep]]
+        self.mean_ = np.asarray(Y).mean(0)
+        self.models_ = [HistGradientBoostingRegressor(
+            max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=200, early_stopping=False,
+            random_state=self.seed).fit(R, target[:, j]) for j in range(target.shape[1])]
+        return self
+
+    def predict(self, X, rows: np.ndarray) -> np.ndarray:
+        R, owner = self._rows(rows)
+        count = np.bincount(owner, minlength=len(rows))
+        out = np.repeat(self.mean_[None, :], len(rows), axis=0)
+        if len(R):
+            per_note = np.stack([m.predict(R) for m in self.models_], 1)
+            for j in range(per_note.shape[1]):
+                s = np.bincount(owner, per_note[:, j], minlength=len(rows))
+                out[count > 0, j] = s[count > 0] / count[count > 0]
+        return out
+
+
+#: Classical models that read the segments' notes (their note arrays), not the features.
+NOTE_MODELS = ("note-boosting",)
 
 CLASSICAL = ("mean", "ridge", "random-forest", "extra-trees", "extra-trees-per-dim", "extra-trees-per-dim-compact",
              "boosting-per-dim")

@@ -118,35 +118,41 @@ def _no_nan(x):
     return x
 
 
-def make_model(name: str, seed: int = 0, *, arrays=None, groups=None, progress: bool = False, run_dir=None):
-    """One assessor by name: a classical one (:data:`~.baselines.CLASSICAL`) or a
-    neural one (:data:`~.neural.NEURAL`, optionally ``name@size`` with a size of
-    :data:`~.neural.SIZES`; it needs the segments' note arrays, ``groups``
-    keeps linked segments together when it carves its validation part, and
-    ``run_dir`` makes its training resumable, :class:`~.neural.NeuralModel`)."""
-    from .baselines import CLASSICAL, make_classical
+def make_model(name: str, seed: int = 0, *, arrays=None, groups=None, progress: bool = False, run_dir=None,
+               score: bool = False):
+    """One assessor by name: a classical one (:data:`~.baselines.CLASSICAL`), one that
+    rates note by note (:data:`~.baselines.NOTE_MODELS`; ``score``: reading each
+    note's deviations from the score) or a neural one (:data:`~.neural.NEURAL`,
+    optionally ``name@size`` with a size of :data:`~.neural.SIZES`). The last two
+    need the segments' note arrays; ``groups`` keeps linked segments together when
+    a network carves its validation part, and ``run_dir`` makes its training
+    resumable, :class:`~.neural.NeuralModel`."""
+    from .baselines import CLASSICAL, NOTE_MODELS, NoteBoosting, make_classical
     from .neural import NEURAL, SIZES, NeuralModel
 
     if name in CLASSICAL:
         return make_classical(name, seed)
-    if name.partition("@")[0] in NEURAL:
+    if name in NOTE_MODELS or name.partition("@")[0] in NEURAL:
         if arrays is None:
-            raise ValueError(f"neural assessor {name!r} needs the segments' note arrays")
+            raise ValueError(f"assessor {name!r} needs the segments' note arrays")
+        if name in NOTE_MODELS:
+            return NoteBoosting(arrays, seed, score=score)
         return NeuralModel(name, arrays, seed, progress=progress, groups=groups, run_dir=run_dir)
-    raise ValueError(f"unknown assessor model {name!r}; available: {', '.join(CLASSICAL + NEURAL)} "
+    raise ValueError(f"unknown assessor model {name!r}; available: {', '.join(CLASSICAL + NOTE_MODELS + NEURAL)} "
                      f"(neural ones as name@size, sizes {', '.join(SIZES)}; join names with '+' to average them)")
 
 
 class Ensemble:
     """The mean prediction of ``name`` (names joined by ``+`` are averaged) over
     ``seeds`` seeds each: a seed ensemble, a blend of models, or both.
-    ``run_dir``: the neural members train resumably in its subfolders."""
+    ``run_dir``: the neural members train resumably in its subfolders; ``score``:
+    the members that rate note by note read the deviations from the score."""
 
     def __init__(self, name: str, seed: int = 0, seeds: int = 1, *, arrays=None, groups=None,
-                 progress: bool = False, run_dir: "str | Path | None" = None):
+                 progress: bool = False, run_dir: "str | Path | None" = None, score: bool = False):
         parts = [(part, seed + k) for part in name.split("+") for k in range(seeds)]
         self.members = [make_model(part, s, arrays=arrays, groups=groups, progress=progress,
-                                   run_dir=None if run_dir is None else Path(run_dir) / f"member{j}")
+                                   run_dir=None if run_dir is None else Path(run_dir) / f"member{j}", score=score)
                         for j, (part, s) in enumerate(parts)]
 
     @staticmethod
@@ -155,12 +161,21 @@ class Ensemble:
 
         return isinstance(m, NeuralModel)
 
+    @staticmethod
+    def _reads_notes(m) -> bool:
+        """Whether ``m`` reads the segments' note arrays by row number (fit/predict take the rows)."""
+        from .baselines import NoteBoosting
+
+        return isinstance(m, NoteBoosting) or Ensemble._neural(m)
+
     def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray, val: np.ndarray | None = None) -> "Ensemble":
         """Fit every member on ``rows``; neural members stop early on ``val`` (a
         protocol's validation rows) or, without it, on a part of ``rows``."""
         for m in self.members:
-            if not self._neural(m):
+            if not self._reads_notes(m):
                 m.fit(X[rows], Y[rows])
+            elif not self._neural(m):
+                m.fit(X[rows], Y[rows], rows)
             elif val is not None and len(val):
                 both = np.concatenate([rows, val])
                 m.fit(X[both], Y[both], both, val=np.arange(len(both)) >= len(rows))
@@ -169,7 +184,7 @@ class Ensemble:
         return self
 
     def predict(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.mean([m.predict(X[rows], rows) if self._neural(m) else m.predict(X[rows])
+        return np.mean([m.predict(X[rows], rows) if self._reads_notes(m) else m.predict(X[rows])
                         for m in self.members], 0)
 
     def feature_importances(self) -> np.ndarray | None:
@@ -321,6 +336,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     ``folds_dir`` and return None; a later run without it scores the whole
     protocol from the kept folds (a long cross-validation shared between
     processes or machines)."""
+    from .baselines import NOTE_MODELS
     from .neural import NEURAL, recipe_for
 
     t0 = time.perf_counter()
@@ -335,8 +351,10 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
     X, feat_names = feature_matrix(data, progress=progress, score=score)
     arrays = None
     neural = [recipe_for(n)[1] for n in model.split("+") if n.partition("@")[0] in NEURAL]
-    if neural:
-        arrays = note_arrays(data, score=any(r.net.get("score_notes") for r in neural), progress=progress)
+    by_note = any(n in NOTE_MODELS for n in model.split("+"))
+    if neural or by_note:
+        arrays = note_arrays(data, score=any(r.net.get("score_notes") for r in neural) or (by_note and score),
+                             progress=progress)
 
     Y = data.ratings
     exc = data.excerpts
@@ -357,7 +375,7 @@ def run_cv(model: str, protocol: str, *, data: PercePiano | None = None, seed: i
             earlier.append(kept["seconds"])
         else:
             m = Ensemble(model, seed, seeds, arrays=arrays, groups=data.take_group, progress=progress,
-                         run_dir=store.run_dir(i, test) if store else None).fit(X, Y, fold.train, fold.val)
+                         run_dir=store.run_dir(i, test) if store else None, score=score).fit(X, Y, fold.train, fold.val)
             p, imp = m.predict(X, test), m.feature_importances()
             neural = [x for x in m.members if Ensemble._neural(x)]
             fit = [x.fit_info for x in neural]

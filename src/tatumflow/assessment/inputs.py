@@ -1,4 +1,4 @@
-"""Network inputs of a performance: a note sequence and a piano-roll image.
+"""Model inputs of a performance: a note sequence, a piano-roll image, and note rows.
 
 * **Notes** — one row per note: pitch, velocity, log duration, log time since
   the previous onset, onset time, sustain-pedal depth at the onset; read against
@@ -9,6 +9,10 @@
   ``ROLL_LOW .. ROLL_LOW + 95``: channel 0 the velocity of every sounding note,
   channel 1 the velocity at each onset frame, channel 2 the pedal depth (the
   same in every row). Sixteen-by-sixteen patches of it are the AST's tokens.
+* **Note rows** — one row per note of what surrounds it (:func:`note_rows`,
+  :data:`NOTE_ROW_NAMES`): the note itself, its chord, its neighbourhood over
+  4, 16 and 64 notes, and read against a score its deviations and theirs; what
+  ``note-boosting`` rates note by note.
 
 Both are computed with vectorised numpy from a :class:`~tatumflow.performance.Performance`
 (or its arrays) and window of time, so training crops and transpositions are
@@ -121,3 +125,78 @@ def render_roll(a: NoteArrays, t0: float, frames: int, transpose: int = 0, frame
     img[2, :, :frames] = a.pedal_at(t)[None, :].astype(np.int32)
     out = np.clip(img[:, :, :frames], 0, 127).astype(np.uint8)
     return out, max(int(span_end), 1)
+
+
+#: Notes on each side of the running means and spreads of :func:`note_rows`.
+NOTE_ROW_WINDOWS = (4, 16, 64)
+_NOTE_ROW_SERIES = ("velocity", "pedal", "log_ioi", "log_duration")
+_DEV_ROW_SERIES = ("onset_dev", "velocity_dev", "articulation", "local_tempo")
+
+
+def note_row_names(score: bool) -> tuple[str, ...]:
+    """The columns of :func:`note_rows` (``score``: with the deviations from the score)."""
+    names = ["pitch", "velocity", "log_duration", "log_ioi", "pedal", "position", "velocity_vs_mean",
+             "log_duration_vs_median", "pitch_vs_median", "chord_size", "chord_top", "velocity_vs_chord",
+             "below_chord_top", "below_local_top", "above_local_bottom", "velocity_below_local_max", "velocity_step"]
+    series = list(_NOTE_ROW_SERIES)
+    if score:
+        names += ["matched", *_DEV_ROW_SERIES, "onset_dev_step", "local_tempo_step"]
+        series += _DEV_ROW_SERIES
+    return tuple(names + [f"{s}_{stat}_{w}" for w in NOTE_ROW_WINDOWS for s in series for stat in ("mean", "sd")])
+
+
+#: Columns of :func:`note_rows` without and with a score.
+NOTE_ROW_NAMES = note_row_names(False)
+SCORE_NOTE_ROW_NAMES = note_row_names(True)
+
+CHORD_S = 0.03      # onsets this close to the previous one join its chord (note_rows)
+_LOCAL = 8          # notes on each side for the local register and loudness (note_rows)
+
+
+def _running(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``x`` over ``w`` notes on each side (fewer at the ends)."""
+    n = len(x)
+    i = np.arange(n)
+    lo, hi = np.maximum(i - w, 0), np.minimum(i + w + 1, n)
+    c1 = np.concatenate(([0.0], np.cumsum(x)))
+    c2 = np.concatenate(([0.0], np.cumsum(x * x)))
+    m = (c1[hi] - c1[lo]) / (hi - lo)
+    return m, np.sqrt(np.maximum((c2[hi] - c2[lo]) / (hi - lo) - m * m, 0.0))
+
+
+def _local_max(x: np.ndarray, w: int) -> np.ndarray:
+    """Maximum of ``x`` over ``w`` notes on each side."""
+    return np.lib.stride_tricks.sliding_window_view(np.pad(x, w, mode="edge"), 2 * w + 1).max(1)
+
+
+def note_rows(a: NoteArrays, score: bool = False) -> np.ndarray:
+    """``(notes, len(note_row_names(score)))`` float32: one row per note (onset order)
+    of the note and its context. ``score``: also its deviations from the score
+    (``a`` read against one, :meth:`NoteArrays.of`)."""
+    if score and a.score_dev is None:
+        raise TatumFlowError("these note arrays were not read against a score (NoteArrays.of(perf, score))")
+    n = len(a.onset)
+    if n == 0:
+        return np.zeros((0, len(note_row_names(score))), np.float32)
+    pitch, vel = a.pitch.astype(np.float64), a.velocity
+    dur = np.log(np.maximum(a.offset - a.onset, 1e-3))
+    ioi = np.log(np.maximum(np.diff(a.onset, prepend=a.onset[0]), 1e-3))
+    ped = a.pedal_at(a.onset)
+    chord = np.concatenate(([0], np.cumsum(np.diff(a.onset) > CHORD_S)))
+    starts = np.flatnonzero(np.diff(chord, prepend=-1))
+    size = np.bincount(chord).astype(np.float64)
+    top = np.maximum.reduceat(pitch, starts)[chord]
+    chord_vel = (np.bincount(chord, vel) / size)[chord]
+    cols = [pitch, vel, dur, ioi, ped, (a.onset - a.onset[0]) / max(a.end - a.start, 1e-3), vel - vel.mean(),
+            dur - np.median(dur), pitch - np.median(pitch), size[chord], (pitch == top).astype(np.float64),
+            vel - chord_vel, top - pitch, _local_max(pitch, _LOCAL) - pitch, pitch + _local_max(-pitch, _LOCAL),
+            vel - _local_max(vel, _LOCAL), np.diff(vel, prepend=vel[0])]
+    series = [vel, ped, ioi, dur]
+    if score:
+        dev = a.score_dev.astype(np.float64)
+        cols += [*dev.T, np.diff(dev[:, 1], prepend=dev[0, 1]), np.diff(dev[:, 4], prepend=dev[0, 4])]
+        series += [dev[:, 1], dev[:, 2], dev[:, 3], dev[:, 4]]
+    for w in NOTE_ROW_WINDOWS:
+        for x in series:
+            cols += _running(x, w)
+    return np.stack(cols, 1).astype(np.float32)

@@ -161,7 +161,9 @@ COMMANDS = {
         ("--score", dict(FLAG, help="add the score-relative features (each segment aligned to its score)")),
         ("--model", dict(default="extra-trees-per-dim+boosting-per-dim", help="mean, ridge, random-forest, extra-trees, "
                          "extra-trees-per-dim, extra-trees-per-dim-compact, boosting-per-dim (per-dim: one model per "
-                         "rating; default: the best, per rating extra trees averaged with boosting), note-transformer, "
+                         "rating; default: per rating extra trees averaged with boosting), note-boosting (boosting "
+                         "per rating on single notes in context, a segment's notes averaged; with --score it reads "
+                         "each note's deviations from the score), note-transformer, "
                          "note-transformer-score (each note with its deviations from the score), ast, ast-fine (25 ms "
                          "frames), ast-ssast, hybrid, hybrid-score, hybrid-ast, hand-mlp (neural ones stop early on "
                          "a validation part; name@2m or @8m: a larger network than the default @0.2m); 'a+b' averages")),
