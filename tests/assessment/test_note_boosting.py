@@ -7,7 +7,8 @@ import pytest
 
 from tatumflow.assessment.baselines import NoteBoosting
 from tatumflow.assessment.cv import Ensemble, make_model
-from tatumflow.assessment.inputs import NOTE_ROW_NAMES, SCORE_NOTE_ROW_NAMES, NoteArrays, note_rows
+from tatumflow.assessment.inputs import (NOTE_ROW_NAMES, NOTE_ROW_WINDOWS, SCORE_NOTE_ROW_NAMES, NoteArrays,
+                                         note_rows)
 from tatumflow.errors import TatumFlowError
 from tatumflow.performance import Performance
 
@@ -42,7 +43,7 @@ def test_note_rows_against_a_score_add_the_deviations():
     a = chord_then_note(written)
     rows = note_rows(a, score=True)
     assert rows.shape == (4, len(SCORE_NOTE_ROW_NAMES))
-    plain = len(NOTE_ROW_NAMES) - 4 * len((4, 16, 64)) * 2  # the columns before the running statistics
+    plain = len(NOTE_ROW_NAMES) - 4 * len(NOTE_ROW_WINDOWS) * 2  # the columns before the running statistics
     np.testing.assert_array_equal(rows[:, :plain], note_rows(a)[:, :plain])
     col = {n: rows[:, i] for i, n in enumerate(SCORE_NOTE_ROW_NAMES)}
     assert col["matched"].tolist() == [1, 1, 1, 1]

@@ -14,9 +14,9 @@
   4, 16 and 64 notes, and read against a score its deviations and theirs; what
   ``note-boosting`` rates note by note.
 
-Both are computed with vectorised numpy from a :class:`~tatumflow.performance.Performance`
-(or its arrays) and window of time, so training crops and transpositions are
-rendered on the fly.
+All three are computed with vectorised numpy from a :class:`~tatumflow.performance.Performance`
+(or its arrays); the first two over a window of time, so training crops and
+transpositions are rendered on the fly.
 """
 
 from __future__ import annotations
