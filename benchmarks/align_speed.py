@@ -7,7 +7,8 @@ and prints the time and the distribution of match rates (share of the score's
 notes played) and extra-note rates. Then a long piece: consecutive segments
 (each performance with its own score) joined end to end into about ten minutes
 of music, aligned whole, with its time, peak memory (tracemalloc) and match rate,
-and ``assess --score``'s work on it (alignment and features).
+``assess --score``'s alignment and features on it, and the whole rating by each
+shipped assessor (features, note rows, alignment with the score, the trees).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from tatumflow import Performance
 from tatumflow.align import align, score_features, score_for_segment
+from tatumflow.assessment.shipped import DEFAULT_MODEL, SCORE_MODEL, ForestAssessor
 from tatumflow.midi import read_midi
 
 
@@ -76,6 +78,15 @@ def main() -> None:
     print(f"long piece: {perf.end / 60:.1f} min, {len(perf.notes):,} performed and {len(score.notes):,} written notes: "
           f"aligned in {dt:.2f}s (peak {peak / 2**20:.0f} MB), match rate {r.match_rate:.3f}; "
           f"alignment and score-relative features {dt_f:.2f}s")
+    for model, s in ((DEFAULT_MODEL, None), (SCORE_MODEL, score)):
+        fa = ForestAssessor.load(model)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            X, notes, _ = fa.inputs(perf, s)
+            fa.predict_with_spread(X, None if notes is None else [notes])
+            times.append(time.perf_counter() - t0)
+        print(f"long piece rated by {model.name} ({fa.meta['model']}): {min(times):.2f}s (best of 3)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import argparse
 import numpy as np
 from scipy.stats import spearmanr
 
-from tatumflow.assessment.cv import feature_matrix
+from tatumflow.assessment.cv import feature_matrix, note_arrays
+from tatumflow.assessment.inputs import note_rows
 from tatumflow.assessment.data import DIMENSIONS, load_percepiano
 from tatumflow.assessment.protocols import PROTOCOLS, get_protocol
 from tatumflow.assessment.shipped import SHIPPED_MODEL, ForestAssessor
@@ -32,10 +33,13 @@ def main() -> None:
     data = load_percepiano(a.data)
     X, names = feature_matrix(data, score=a.score)
     Y = data.ratings
+    arrays = note_arrays(data, score=a.score) if "note-boosting" in SHIPPED_MODEL.split("+") else None
     rating, spread = np.zeros_like(Y), np.zeros_like(Y)
     for fold in get_protocol(a.protocol, data).folds:
-        fa = ForestAssessor.train(X[fold.train], Y[fold.train], names)
-        rating[fold.test], spread[fold.test] = fa.predict_with_spread(X[fold.test])
+        part = None if arrays is None else [arrays[i] for i in fold.train]
+        fa = ForestAssessor.train(X[fold.train], Y[fold.train], names, arrays=part, score=a.score)
+        notes = None if arrays is None else [note_rows(arrays[i], a.score) for i in fold.test]
+        rating[fold.test], spread[fold.test] = fa.predict_with_spread(X[fold.test], notes)
     err = np.abs(rating - Y)
     print(f"{SHIPPED_MODEL}{' +score' if a.score else ''} under {a.protocol}, {len(Y)} segments x {len(DIMENSIONS)} "
           f"ratings (errors on the 1..7 scale)")

@@ -182,10 +182,12 @@ class Pipeline:
         self.tok.decode(ids, return_report=True)
         if not reason:
             from tatumflow.assessment.features import performance_features
+            from tatumflow.assessment.shipped import MIN_NOTES_TO_RATE
 
-            X, _ = performance_features([perf])
-            if not np.isfinite(self.assessor.predict(X)).all():
-                raise AssertionError("non-finite ratings")
+            # features of any valid input; ratings (features and note rows) from 8 notes on
+            out = self.assessor.assess([perf]) if len(perf) >= MIN_NOTES_TO_RATE else performance_features([perf])[0]
+            if not np.isfinite(out).all():
+                raise AssertionError("non-finite ratings" if len(perf) >= MIN_NOTES_TO_RATE else "non-finite features")
         return ("ok" if not reason else f"read, invalid: {reason_kind(reason)}") + tag
 
 

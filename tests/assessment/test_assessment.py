@@ -187,16 +187,25 @@ def test_the_build_script_reproduces_the_shipped_assessor(percepiano_midi, tmp_p
 
 
 def test_shipped_assessor_fits_these_features():
-    """Fails when the features change without retraining the shipped model."""
+    """Fails when the features or note rows change without retraining the shipped models."""
     from tatumflow.assessment.features import performance_features
+    from tatumflow.assessment.inputs import NOTE_ROW_NAMES, SCORE_NOTE_ROW_NAMES
+    from tatumflow.assessment.shipped import MAX_NOTES_RATED, SCORE_MODEL
 
     fa = ForestAssessor.load()
     perfs = [random_performance(np.random.default_rng(i), 150) for i in range(3)]
     _, names = performance_features(perfs)
     assert fa.feature_names == names
+    assert fa.reads_notes and fa.note_names == list(NOTE_ROW_NAMES)
+    assert ForestAssessor.load(SCORE_MODEL).note_names == list(SCORE_NOTE_ROW_NAMES)
     r = fa.assess(perfs)
     assert r.shape == (3, len(DIMENSIONS)) and np.all((r > 1 / 7 - 1e-6) & (r < 1 + 1e-6))
     assert np.ptp(r, axis=0).max() > 0  # different performances, different ratings
+    # a long performance: its note trees rate MAX_NOTES_RATED of its notes, evenly spaced
+    _, rows, _ = fa.inputs(random_performance(np.random.default_rng(9), 3 * MAX_NOTES_RATED, span=600.0))
+    every = np.linspace(0, len(rows) - 1, MAX_NOTES_RATED).round().astype(int)
+    np.testing.assert_array_equal(fa._note_ratings([rows]), fa._note_ratings([rows[every]]))
+    assert not np.array_equal(fa._note_ratings([rows]), fa._note_ratings([rows[:MAX_NOTES_RATED]]))
 
 
 def test_cli_assess(tmp_path, capsys):

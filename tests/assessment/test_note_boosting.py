@@ -113,3 +113,38 @@ def test_note_boosting_in_a_blend_and_without_notes():
     np.testing.assert_allclose(blend.predict(X, test), (ridge.predict(X[test]) + notes.predict(X[test], test)) / 2)
     with pytest.raises(ValueError, match="note arrays"):
         make_model("note-boosting")
+
+
+def test_the_shipped_format_rates_note_by_note_as_note_boosting_does(tmp_path):
+    """Exported into the shipped assessor beside per-rating forests and boosting, the note
+    trees rate each performance as :class:`NoteBoosting` does, a third of each rating;
+    the file keeps them, and without note rows the assessor says what it needs."""
+    from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor
+    from sklearn.multioutput import MultiOutputRegressor
+
+    from tatumflow.assessment.data import DIMENSIONS
+    from tatumflow.assessment.shipped import NOTE_NEAR_ZERO, AssessorError, ForestAssessor, portable_features
+
+    arrays, Y2 = _played(36, 4)
+    Y = np.tile(Y2, (1, 10))[:, :len(DIMENSIONS)]
+    rng = np.random.default_rng(0)
+    X = portable_features(np.c_[Y2[:, 1] + 0.1 * rng.standard_normal(36), rng.standard_normal((36, 3))])
+    rows, test = np.arange(24), np.arange(24, 36)
+    et = MultiOutputRegressor(ExtraTreesRegressor(n_estimators=4, min_samples_leaf=3, random_state=0))
+    hgb = MultiOutputRegressor(HistGradientBoostingRegressor(max_iter=10, max_leaf_nodes=5, random_state=0))
+    et, hgb = et.fit(X[rows], Y[rows]), hgb.fit(X[rows], Y[rows])
+    nb = NoteBoosting(arrays, score=True, portable=True).fit(X[rows], Y[rows], rows)
+    fa = ForestAssessor.from_sklearn([et, hgb, nb], ["a", "b", "c", "d"], {"model": "test"}, SCORE_NOTE_ROW_NAMES)
+    back = ForestAssessor.load(fa.save(tmp_path / "a.npz"))
+    assert back.reads_notes and back.note_names == list(SCORE_NOTE_ROW_NAMES)
+    notes = [note_rows(arrays[i], score=True) for i in test]
+    rating, spread = back.predict_with_spread(X[test], notes, chunk=5)  # notes 5 at a time: the same sums
+    want = (et.predict(X[test]) + hgb.predict(X[test]) + nb.predict(X[test], test)) / 3
+    np.testing.assert_allclose(rating, want, atol=1e-6)
+    assert spread.min() > 0 and np.ptp(rating[:, 1]) > 0.1  # the legato rating still moves
+    # the rows it rates are portable: the noise of a constant window's spread is 0
+    assert np.array_equal(portable_features(np.float32([[3e-7, -2e-6, 0.25]]), NOTE_NEAR_ZERO), [[0.0, 0.0, 0.25]])
+    with pytest.raises(AssessorError, match="note rows"):
+        back.predict(X[test])
+    with pytest.raises(AssessorError, match="columns"):
+        back.predict(X[test][:1], [notes[0][:, :5]])

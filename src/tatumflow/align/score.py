@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..performance import Performance
-from .notes import align
+from .notes import Alignment, align
 
 #: Bump when alignment or these features change what they compute (feature caches key on it).
 SCORE_FEATURE_VERSION = 5
@@ -47,9 +47,11 @@ SCORE_FEATURE_NAMES = (
 )
 
 
-def score_features(performance: Performance, score: Performance) -> np.ndarray:
-    """The :data:`SCORE_FEATURE_NAMES` values of a performance against its score."""
-    a = align(performance, score)
+def score_features(performance: Performance, score: Performance, alignment: Optional[Alignment] = None
+                   ) -> np.ndarray:
+    """The :data:`SCORE_FEATURE_NAMES` values of a performance against its score (``alignment``:
+    the two already aligned, :func:`align`)."""
+    a = alignment if alignment is not None else align(performance, score)
     f = dict.fromkeys(SCORE_FEATURE_NAMES, 0.0)
     f["score/match_rate"], f["score/extra_rate"] = a.match_rate, a.extra_rate
     f["score/wrong_rate"] = a.wrong / max(len(a.score), 1)

@@ -89,12 +89,14 @@ class NoteBoosting:
     (:func:`~.inputs.note_rows`; ``score``: with its deviations from the score) the
     input and its segment's rating the target; a segment's rating is the mean of
     its notes' (the training mean for a segment with none). Like the networks it
-    reads the segments' note arrays, by row number."""
+    reads the segments' note arrays, by row number. ``portable``: the rows pass
+    through :func:`~.shipped.portable_features` (as the shipped assessors read them)."""
 
     name = "note-boosting"
 
-    def __init__(self, arrays, seed: int = 0, *, score: bool = False, notes_per_segment: int = 64):
-        self.arrays, self.seed, self.score, self.cap = arrays, seed, score, notes_per_segment
+    def __init__(self, arrays, seed: int = 0, *, score: bool = False, notes_per_segment: int = 64,
+                 portable: bool = False):
+        self.arrays, self.seed, self.score, self.cap, self.portable = arrays, seed, score, notes_per_segment, portable
 
     def _rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The note rows of segments ``rows`` and which of ``rows`` (0-based) each came from."""
@@ -102,7 +104,12 @@ class NoteBoosting:
 
         mats = [note_rows(self.arrays[int(r)], self.score) for r in rows]
         owner = np.repeat(np.arange(len(rows)), [len(m) for m in mats])
-        return np.concatenate(mats), owner
+        R = np.concatenate(mats)
+        if self.portable:
+            from .shipped import NOTE_NEAR_ZERO, portable_features
+
+            R = portable_features(R, NOTE_NEAR_ZERO)
+        return R, owner
 
     def fit(self, X, Y, rows: np.ndarray) -> "NoteBoosting":
         from sklearn.ensemble import HistGradientBoostingRegressor

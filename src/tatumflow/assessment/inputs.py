@@ -51,14 +51,15 @@ class NoteArrays:
     score_dev: Optional[np.ndarray] = None  # (notes, SCORE_NOTE_FEATURES): read against a score
 
     @classmethod
-    def of(cls, perf: Performance, score: Optional[Performance] = None) -> "NoteArrays":
-        """The arrays of ``perf``; with ``score``, also each note's deviations from it."""
+    def of(cls, perf: Performance, score: Optional[Performance] = None, alignment=None) -> "NoteArrays":
+        """The arrays of ``perf``; with ``score``, also each note's deviations from it
+        (``alignment``: the two already aligned, :func:`~tatumflow.align.align`)."""
         n, p = perf.notes, perf.pedals
         dev = None
         if score is not None:
             from ..align import align
 
-            dev = align(perf, score).note_deviations()
+            dev = (alignment if alignment is not None else align(perf, score)).note_deviations()
         return cls(n["onset"].astype(np.float64), n["offset"].astype(np.float64), n["pitch"].astype(np.int64),
                    n["velocity"].astype(np.float64), p["time"].astype(np.float64), p["value"].astype(np.float64), dev)
 

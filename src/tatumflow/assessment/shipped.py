@@ -1,6 +1,7 @@
 """The default assessor shipped inside the package, and the ``assess`` entry point.
 
-Trees trained with scikit-learn (per rating, extra trees and gradient boosting)
+Trees trained with scikit-learn (per rating, extra trees and gradient boosting
+on the segment features, and gradient boosting on each note's row of context)
 are exported to one small ``.npz`` (one node table) and evaluated here with
 vectorised numpy, so a fresh install rates performances without scikit-learn
 pickles or downloads.
@@ -9,7 +10,7 @@ pickles or downloads.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -25,15 +26,18 @@ SCORE_MODEL = Path(__file__).with_name("score_assessor.npz")
 
 
 #: What the shipped assessors are (an ``assess-cv`` model name): per rating, a compact
-#: extra-trees forest averaged with gradient-boosted trees.
-SHIPPED_MODEL = "extra-trees-per-dim-compact+boosting-per-dim"
+#: extra-trees forest, gradient-boosted trees and boosting note by note, averaged.
+SHIPPED_MODEL = "extra-trees-per-dim-compact+boosting-per-dim+note-boosting"
 
 
 #: Features within this of zero are zero (see :func:`portable_features`).
 NEAR_ZERO = 1e-10
+#: The same for note rows (:func:`~.inputs.note_rows`), whose running spreads come from
+#: differences of sums: where a window is constant, rounding leaves up to about 1e-6.
+NOTE_NEAR_ZERO = 1e-5
 
 
-def portable_features(X: np.ndarray) -> np.ndarray:
+def portable_features(X: np.ndarray, near_zero: float = NEAR_ZERO) -> np.ndarray:
     """Features as every CPU computes them, for the shipped assessors to train and rate on.
 
     Two CPUs (vector widths, maths libraries) can disagree in a feature's last bits, and
@@ -41,27 +45,34 @@ def portable_features(X: np.ndarray) -> np.ndarray:
     +-1e-13 on one and 0 on the other. Such noise changes a trained tree: a feature
     constant in a node on one machine is not on the other, and the tree's random draws
     part ways from there. Values round to float32 (24 bits, the precision scikit-learn's
-    forests split at) and those then within :data:`NEAR_ZERO` of zero become 0, so such
+    forests split at) and those then within ``near_zero`` of zero become 0, so such
     differences do not reach the trees (docs/assessor.md, "Rebuilding the shipped
     assessors on another CPU")."""
     X = np.asarray(X, np.float64).astype(np.float32).astype(np.float64)
-    return np.where(np.abs(X) < NEAR_ZERO, 0.0, X)
+    return np.where(np.abs(X) < near_zero, 0.0, X)
 
 
 class AssessorError(TatumFlowError):
     """An assessor file is missing or does not fit this version of the features."""
 
 
+class AssessorMismatch(AssessorError):
+    """An assessor trained on other features or note rows than this version computes."""
+
+
 @dataclass
 class ForestAssessor:
-    """Trees over the hand-crafted features, each predicting one of the 19 ratings.
+    """Trees over the hand-crafted features, each predicting one of the 19 ratings,
+    and optionally boosted trees over each note's row of context.
 
     A rating's forest trees (extra trees) are averaged; its boosted trees are summed
-    onto ``baseline``; a rating with both is the mean of the two (what ``assess-cv
-    --model extra-trees-per-dim-compact+boosting-per-dim`` scores). The spread of a
-    rating's forest trees is its uncertainty. All trees share one node table: a leaf
-    has ``feature`` -1 and points to itself. :meth:`train` and the predictions read the
-    features through :func:`portable_features`."""
+    onto ``baseline``; its note trees (``on_notes``) are summed onto ``note_baseline``
+    for each note (:func:`~.inputs.note_rows`, columns ``note_names``) and the notes'
+    ratings averaged. A rating is the mean of the parts it has (what ``assess-cv
+    --model`` scores for :data:`SHIPPED_MODEL`). The spread of a rating's forest trees
+    is its uncertainty. All trees share one node table: a leaf has ``feature`` -1 and
+    points to itself. :meth:`train` and the predictions read the features and note rows
+    through :func:`portable_features`."""
 
     feature_names: list[str]
     feature: np.ndarray    # (nodes,) int16, -1 at leaves
@@ -74,15 +85,46 @@ class ForestAssessor:
     boosted: np.ndarray    # (trees,) bool
     baseline: np.ndarray   # (19,) float64: where the boosted trees start
     meta: dict
+    on_notes: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (trees,) bool: reads note rows
+    note_baseline: np.ndarray = field(default_factory=lambda: np.zeros(len(DIMENSIONS)))  # (19,)
+    note_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if len(self.on_notes) != len(self.root):  # an assessor without note trees
+            self.on_notes = np.zeros(len(self.root), bool)
+        # for _leaves: a leaf reads feature 0 and goes to itself either way
+        self._feature0 = np.maximum(self.feature, 0).astype(np.intp)
+        self._child = np.stack([self.left, self.right], 1).ravel().astype(np.intp)
+        self._trees = {on: np.flatnonzero(self.on_notes == on) for on in (False, True)}
+        self._depth = {on: self._max_depth(t) for on, t in self._trees.items()}
+
+    def _max_depth(self, trees: np.ndarray) -> int:
+        """The most splits on a path from a root of ``trees`` to a leaf."""
+        frontier, depth = self.root[trees].astype(np.intp), 0
+        while True:
+            inner = frontier[self.feature[frontier] >= 0]
+            if not len(inner):
+                return depth
+            frontier, depth = np.concatenate([self.left[inner], self.right[inner]]), depth + 1
+
+    @property
+    def reads_notes(self) -> bool:
+        """Whether it rates each note too (:meth:`predict_with_spread` then needs the note rows)."""
+        return bool(self.on_notes.any())
 
     @classmethod
-    def from_sklearn(cls, models, feature_names: Sequence[str], meta: dict | None = None) -> "ForestAssessor":
+    def from_sklearn(cls, models, feature_names: Sequence[str], meta: dict | None = None,
+                     note_names: Sequence[str] = ()) -> "ForestAssessor":
         """Export fitted one-model-per-rating regressors (``MultiOutputRegressor`` of extra
-        trees / random forests, or of ``HistGradientBoostingRegressor``; at least one forest)."""
-        parts = {"feature": [], "threshold": [], "left": [], "right": [], "value": []}
-        root, dim, boosted, baseline, offset = [], [], [], np.zeros(len(DIMENSIONS)), 0
+        trees / random forests, or of ``HistGradientBoostingRegressor``; at least one forest;
+        a :class:`~.baselines.NoteBoosting` reading note rows with columns ``note_names``)."""
+        from .baselines import NoteBoosting
 
-        def add(d, is_boost, feat, thr, lf, rt, val):
+        parts = {"feature": [], "threshold": [], "left": [], "right": [], "value": []}
+        root, dim, boosted, on_notes, offset = [], [], [], [], 0
+        baseline, note_baseline = np.zeros(len(DIMENSIONS)), np.zeros(len(DIMENSIONS))
+
+        def add(d, is_boost, notes, feat, thr, lf, rt, val):
             nonlocal offset
             leaf = lf < 0
             own = np.arange(len(feat)) + offset
@@ -94,89 +136,140 @@ class ForestAssessor:
             root.append(offset)
             dim.append(d)
             boosted.append(is_boost)
+            on_notes.append(notes)
             offset += len(feat)
 
+        def add_boosting(d, est, notes):
+            (note_baseline if notes else baseline)[d] = float(np.ravel(est._baseline_prediction)[0])
+            for (pred,) in est._predictors:  # one tree per iteration
+                nd = pred.nodes
+                leaf = nd["is_leaf"].astype(bool)
+                add(d, True, notes, nd["feature_idx"], nd["num_threshold"],
+                    np.where(leaf, -1, nd["left"].astype(np.int64)), nd["right"].astype(np.int64), nd["value"])
+
         for model in models if isinstance(models, (list, tuple)) else [models]:
-            ests = getattr(model, "estimators_", None)
+            notes = isinstance(model, NoteBoosting)
+            ests = model.models_ if notes else getattr(model, "estimators_", None)
             if ests is None or len(ests) != len(DIMENSIONS):
                 raise ValueError(f"expected one fitted model per rating ({len(DIMENSIONS)}), got {type(model).__name__}")
+            if notes and len(note_names) != ests[0].n_features_in_:
+                raise ValueError(f"note_names: {len(note_names)} names for {ests[0].n_features_in_} note-row columns")
             for d, est in enumerate(ests):
-                if hasattr(est, "_predictors"):  # gradient boosting: one tree per iteration
-                    baseline[d] = float(np.ravel(est._baseline_prediction)[0])
-                    for (pred,) in est._predictors:
-                        nd = pred.nodes
-                        leaf = nd["is_leaf"].astype(bool)
-                        add(d, True, nd["feature_idx"], nd["num_threshold"],
-                            np.where(leaf, -1, nd["left"].astype(np.int64)), nd["right"].astype(np.int64), nd["value"])
+                if hasattr(est, "_predictors"):
+                    add_boosting(d, est, notes)
                 else:
                     for e in est.estimators_:
                         t = e.tree_
-                        add(d, False, t.feature, t.threshold, t.children_left, t.children_right, t.value[:, 0, 0])
+                        add(d, False, False, t.feature, t.threshold, t.children_left, t.children_right,
+                            t.value[:, 0, 0])
         if all(boosted):
             raise ValueError("the assessor needs a forest part (its spread is the uncertainty)")
         cat = {k: np.concatenate(v) for k, v in parts.items()}
         return cls(list(feature_names), cat["feature"].astype(np.int16), cat["threshold"].astype(np.float64),
                    cat["left"].astype(np.int32), cat["right"].astype(np.int32), cat["value"].astype(np.float32),
                    np.array(root, np.int32), np.array(dim, np.int8), np.array(boosted, bool), baseline,
-                   dict(meta or {}))
+                   dict(meta or {}), np.array(on_notes, bool), note_baseline,
+                   list(note_names) if any(on_notes) else [])
 
     @classmethod
     def train(cls, X: np.ndarray, Y: np.ndarray, feature_names: Sequence[str], *, seed: int = 0,
-              meta: dict | None = None) -> "ForestAssessor":
+              meta: dict | None = None, arrays: Sequence | None = None, score: bool = False) -> "ForestAssessor":
         """Fit :data:`SHIPPED_MODEL` (each of its ``+``-joined parts) on ``X`` (through
-        :func:`portable_features`), ``Y`` and export it."""
-        from .baselines import SklearnModel
+        :func:`portable_features`), ``Y`` and export it. A part that rates note by note
+        reads ``arrays`` (each row's :class:`~.inputs.NoteArrays`; ``score``: read against
+        its score, the note rows then with the deviations)."""
+        from .baselines import NOTE_MODELS, NoteBoosting, SklearnModel
+        from .inputs import note_row_names
 
         X = portable_features(X)
-        models = [SklearnModel(part, seed).fit(X, Y).model_ for part in SHIPPED_MODEL.split("+")]
-        return cls.from_sklearn(models, feature_names, meta)
+        models = []
+        for part in SHIPPED_MODEL.split("+"):
+            if part in NOTE_MODELS:
+                if arrays is None or len(arrays) != len(Y):
+                    raise ValueError(f"{part} needs the note arrays of the {len(Y)} training performances")
+                models.append(NoteBoosting(arrays, seed, score=score, portable=True).fit(X, Y, np.arange(len(Y))))
+            else:
+                models.append(SklearnModel(part, seed).fit(X, Y).model_)
+        return cls.from_sklearn(models, feature_names, meta, note_row_names(score))
 
-    def _leaves(self, X: np.ndarray) -> np.ndarray:
-        """(N, trees): each tree's leaf value for the portable features ``X`` (float32
-        values, which scikit-learn's forest and boosted trees compare alike)."""
-        node = np.broadcast_to(self.root, (len(X), len(self.root))).astype(np.int64)
-        rows = np.arange(len(X))[:, None]
-        while True:
-            f = self.feature[node].astype(np.int64)
-            live = f >= 0
-            if not live.any():
-                break
-            x = X[rows, np.maximum(f, 0)]
-            node = np.where(live, np.where(x <= self.threshold[node], self.left[node], self.right[node]), node)
-        return self.value[node].astype(np.float64)
+    def _leaves(self, X: np.ndarray, notes: bool, block: int | None = None) -> np.ndarray:
+        """(N, trees): the leaf value of each segment tree (``notes``: each note tree) for
+        the portable features or note rows ``X`` (float32 values, which scikit-learn's
+        forest and boosted trees compare alike); ``block`` rows at a time (by default
+        as many as keep a block's nodes to 2**18)."""
+        trees = self._trees[notes]
+        X = np.ascontiguousarray(X, np.float64)
+        block = block or max(1, 2**18 // max(len(trees), 1))
+        out = np.empty((len(X), len(trees)))
+        for j in range(0, len(X), block):
+            x = X[j:j + block]
+            node = np.broadcast_to(self.root[trees].astype(np.intp), (len(x), len(trees)))
+            at = (np.arange(len(x)) * X.shape[1])[:, None]  # where each row starts in x.ravel()
+            for _ in range(self._depth[notes]):  # a leaf stays where it is
+                go_right = x.ravel()[at + self._feature0[node]] > self.threshold[node]
+                node = self._child[2 * node + go_right]
+            out[j:j + block] = self.value[node]
+        return out
 
-    def predict_with_spread(self, X: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def _note_ratings(self, notes: Sequence[np.ndarray], block: int | None = None) -> np.ndarray:
+        """(len(notes), 19): per performance, the mean over its note rows (at most
+        :data:`MAX_NOTES_RATED` of them, evenly spaced) of the note trees' ratings."""
+        onehot = np.eye(len(DIMENSIONS))[self.dim[self._trees[True]]]
+        out = np.zeros((len(notes), len(DIMENSIONS)))
+        for i, rows in enumerate(notes):
+            rows = np.asarray(rows)
+            if rows.ndim != 2 or rows.shape[1] != len(self.note_names) or not len(rows):
+                raise AssessorError(f"expected note rows with {len(self.note_names)} columns, got {rows.shape}")
+            if len(rows) > MAX_NOTES_RATED:
+                rows = rows[np.linspace(0, len(rows) - 1, MAX_NOTES_RATED).round().astype(np.intp)]
+            leaves = self._leaves(portable_features(rows, NOTE_NEAR_ZERO), True, block)
+            out[i] = self.note_baseline + leaves.mean(0) @ onehot
+        return out
+
+    def predict_with_spread(self, X: np.ndarray, notes: Sequence[np.ndarray] | None = None, chunk: int = 256,
+                            block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7) and (N, 19) the
         spread (standard deviation) of each rating's forest trees; ``chunk`` rows at a time
-        (memory: rows x trees)."""
+        (memory: rows x trees), each tree walked ``block`` rows (or notes) at a time. An
+        assessor that :attr:`reads_notes` needs ``notes``: each row's note rows
+        (:func:`~.inputs.note_rows`)."""
         X = np.asarray(X)
+        if self.reads_notes and (notes is None or len(notes) != len(X)):
+            raise AssessorError("this assessor rates each note too: give the note rows of every performance")
         if len(X) > chunk:
-            parts = [self.predict_with_spread(X[i:i + chunk], chunk) for i in range(0, len(X), chunk)]
+            parts = [self.predict_with_spread(X[i:i + chunk], None if notes is None else notes[i:i + chunk], chunk,
+                                              block) for i in range(0, len(X), chunk)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        v = self._leaves(portable_features(X))
+        seg = self._trees[False]
+        v = self._leaves(portable_features(X), False, block)
         k = len(DIMENSIONS)
-        onehot = np.eye(k)[self.dim]  # (trees, 19)
-        forest = onehot * ~self.boosted[:, None]
+        onehot = np.eye(k)[self.dim[seg]]  # (trees, 19)
+        forest = onehot * ~self.boosted[seg, None]
         n_forest = forest.sum(0)
         mean = v @ forest / n_forest
         spread = np.sqrt(np.maximum((v**2) @ forest / n_forest - mean**2, 0.0))
-        boost = onehot * self.boosted[:, None]
+        boost = onehot * self.boosted[seg, None]
         has_boost = boost.sum(0) > 0
-        ratings = np.where(has_boost, (mean + self.baseline + v @ boost) / 2, mean)
-        return ratings, spread
+        total, parts = mean + np.where(has_boost, self.baseline + v @ boost, 0.0), 1.0 + has_boost
+        if self.reads_notes:
+            has_notes = np.bincount(self.dim[self.on_notes], minlength=k) > 0
+            total = total + np.where(has_notes, self._note_ratings(notes, block), 0.0)
+            parts = parts + has_notes
+        return total / parts, spread
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, notes: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """(N, 19) ratings (0..1 scale, the dataset's 1..7 divided by 7)."""
-        return self.predict_with_spread(X)[0]
+        return self.predict_with_spread(X, notes)[0]
 
-    _ARRAYS = ("feature", "threshold", "left", "right", "value", "root", "dim", "boosted", "baseline")
+    _ARRAYS = ("feature", "threshold", "left", "right", "value", "root", "dim", "boosted", "baseline", "on_notes",
+               "note_baseline")
 
     def save(self, path: "str | Path") -> Path:
         from ..utils import atomic_path
 
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **{k: getattr(self, k) for k in self._ARRAYS},
-                                names=np.array(self.feature_names), meta=np.array(json.dumps(self.meta)))
+            np.savez_compressed(fh, **{k: getattr(self, k) for k in self._ARRAYS}, names=np.array(self.feature_names),
+                                note_names=np.array(self.note_names, dtype=str), meta=np.array(json.dumps(self.meta)))
         return Path(path)
 
     @classmethod
@@ -189,18 +282,48 @@ class ForestAssessor:
             if "root" not in z.files:
                 raise AssessorError(f"{path}: an assessor of an older format (one forest for all ratings); "
                                     f"rebuild it with scripts/build_assessor.py")
-            return cls([str(s) for s in z["names"]], *(z[k] for k in cls._ARRAYS), json.loads(str(z["meta"])))
-        except (KeyError, ValueError, OSError) as e:
+            arrays = {k: z[k] for k in cls._ARRAYS if k in z.files}  # files without note trees lack the last two
+            note_names = [str(s) for s in z["note_names"]] if "note_names" in z.files else []
+            return cls([str(s) for s in z["names"]], meta=json.loads(str(z["meta"])), note_names=note_names, **arrays)
+        except (KeyError, ValueError, OSError, TypeError) as e:
             raise AssessorError(f"{path}: not an assessor file ({e})") from e
 
-    def assess(self, perfs: Sequence[Performance]) -> np.ndarray:
-        """(N, 19) ratings of performances, computed from their features."""
+    def inputs(self, perf: Performance, score: Optional[Performance] = None
+               ) -> tuple[np.ndarray, Optional[np.ndarray], dict]:
+        """What this assessor rates ``perf`` from: its (1, D) features (with ``score``, the
+        score-relative ones too), its note rows (``None`` unless it :attr:`reads_notes`)
+        and the score's match rate (``{}`` without one). Refuses a performance with too
+        few notes, and features or note rows other than it was trained on."""
         from .features import performance_features
+        from .inputs import NoteArrays, note_row_names, note_rows
 
-        X, names = performance_features(list(perfs))
-        if names != self.feature_names:
-            raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
-        return self.predict(X)
+        if len(perf) < MIN_NOTES_TO_RATE:
+            raise AssessorError(f"{'no notes' if not len(perf) else f'too few notes ({len(perf)})'} to rate "
+                                f"(needs {MIN_NOTES_TO_RATE})")
+        X, names = performance_features([perf])
+        alignment, extra = None, {}
+        if score is not None:
+            from ..align import SCORE_FEATURE_NAMES, align, score_features
+
+            alignment = align(perf, score)
+            X = np.concatenate([X, score_features(perf, score, alignment)[None]], axis=1)
+            names = names + list(SCORE_FEATURE_NAMES)
+            extra["match_rate"] = alignment.match_rate
+        if names != self.feature_names or (self.reads_notes and
+                                           self.note_names != list(note_row_names(score is not None))):
+            raise AssessorMismatch("this assessor was trained on other features than this version computes; "
+                                   "retrain it")
+        rows = note_rows(NoteArrays.of(perf, score, alignment), score is not None) if self.reads_notes else None
+        return X, rows, extra
+
+    def assess(self, perfs: Sequence[Performance]) -> np.ndarray:
+        """(N, 19) ratings of performances (each with at least :data:`MIN_NOTES_TO_RATE`
+        notes), computed from their features and notes."""
+        inputs = [self.inputs(p) for p in perfs]
+        if not inputs:
+            return np.zeros((0, len(DIMENSIONS)))
+        return self.predict(np.concatenate([x for x, _, _ in inputs]),
+                            [r for _, r, _ in inputs] if self.reads_notes else None)
 
 
 def ratings_table(ratings: np.ndarray) -> list[dict[str, float]]:
@@ -213,12 +336,13 @@ def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progr
     """Train an assessor the package ships (:data:`SHIPPED_MODEL` on every labelled
     PercePiano segment; with ``score``, on the score-relative features too) and write
     it to ``out`` (``scripts/build_assessor.py``)."""
-    from .cv import FEATURE_VERSION, feature_matrix
+    from .cv import FEATURE_VERSION, feature_matrix, note_arrays
     from .data import load_percepiano
 
     data = load_percepiano(root)
     X, names = feature_matrix(data, progress=progress, score=score)
-    fa = ForestAssessor.train(X, data.ratings, names, seed=seed, meta={
+    arrays = note_arrays(data, score=score, progress=progress) if "note-boosting" in SHIPPED_MODEL.split("+") else None
+    fa = ForestAssessor.train(X, data.ratings, names, seed=seed, arrays=arrays, score=score, meta={
         "model": SHIPPED_MODEL, "trained_on": "PercePiano, all 1,189 labelled segments",
         "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT",
         **({"score_aware": True} if score else {})})
@@ -255,6 +379,10 @@ def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path")
 
 #: Fewer notes than this give no ratings: the features would describe next to nothing.
 MIN_NOTES_TO_RATE = 8
+#: The note trees rate at most this many of a performance's notes, evenly spaced (each
+#: note's row still reads all its neighbours): the mean of their ratings, so a long
+#: performance costs no more than a PercePiano segment (at most 413 notes) to rate.
+MAX_NOTES_RATED = 512
 #: What the training performances look like (the 1,189 labelled PercePiano segments, measured by
 #: :func:`measure_domain`; a data test checks these numbers): outside it, ratings are guesses.
 TRAINING_DOMAIN = {"seconds": (4.3, 100.0), "notes_per_second": (1.34, 25.5), "pitch_p5_min": 31.0,
@@ -303,35 +431,12 @@ def domain_warnings(perf: Performance) -> list[str]:
     return out
 
 
-def _rating_features(perf: Performance, score: Optional[Performance] = None) -> tuple[np.ndarray, list[str]]:
-    """(1, D) features an assessor rates ``perf`` from (with ``score``: the score-relative
-    ones too) and their names; refuses a performance with too few notes."""
-    from .features import performance_features
-
-    if len(perf) < MIN_NOTES_TO_RATE:
-        raise AssessorError(f"{'no notes' if not len(perf) else f'too few notes ({len(perf)})'} to rate "
-                            f"(needs {MIN_NOTES_TO_RATE})")
-    X, names = performance_features([perf])
-    if score is not None:
-        from ..align import SCORE_FEATURE_NAMES, score_features
-
-        X = np.concatenate([X, score_features(perf, score)[None]], axis=1)
-        names = names + list(SCORE_FEATURE_NAMES)
-    return X, names
-
-
-def _check_fits(fa: "ForestAssessor", names: list[str]) -> None:
-    if names != fa.feature_names:
-        raise AssessorError("this assessor was trained on other features than this version computes; retrain it")
-
-
 def rate(perf: Performance, fa: "ForestAssessor | None" = None) -> dict:
     """The 19 ratings of one performance on the 1..7 scale, each with the forest's spread
     (standard deviation over its trees), and the ways the input is unlike the training data."""
     fa = fa or ForestAssessor.load()
-    X, names = _rating_features(perf)
-    _check_fits(fa, names)
-    rating, spread = (7.0 * a[0] for a in fa.predict_with_spread(X))
+    X, notes, _ = fa.inputs(perf)
+    rating, spread = (7.0 * a[0] for a in fa.predict_with_spread(X, None if notes is None else [notes]))
     return {"dimensions": list(DIMENSIONS), "rating": rating.tolist(), "spread": spread.tolist(),
             "warnings": domain_warnings(perf)}
 
@@ -358,11 +463,13 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
         score_perf = read_score(score)
         if not len(score_perf):
             raise AssessorError(f"{score}: the score has no notes")
-    rows, names, failed, warnings, matches = [], [], [], [], []
+    rows, notes, names, failed, warnings, matches = [], [], [], [], [], []
     for f in files:
         try:
             perf = read_midi(f)
-            X, feat_names = _rating_features(perf, score_perf)
+            X, per_note, extra = fa.inputs(perf, score_perf)
+        except AssessorMismatch:
+            raise
         except Exception as exc:  # one file never stops the batch; say what happened to it
             msg = (f"{f}: {exc}" if isinstance(exc, AssessorError) else str(exc) if isinstance(exc, TatumFlowError)
                    else f"{f}: {type(exc).__name__}: {exc}")
@@ -370,18 +477,19 @@ def assess_files(files: Sequence["str | Path"], model: "str | Path | None" = Non
             if on_skip:
                 on_skip(msg)
             continue
-        _check_fits(fa, feat_names)
         rows.append(X[0])
+        notes.append(per_note)
         names.append(str(f))
         warnings.append(domain_warnings(perf))
         if score_perf is not None:
-            match = float(X[0, feat_names.index("score/match_rate")])
+            match = float(extra["match_rate"])
             matches.append(match)
             if match < SCORE_MATCH_FLOOR:
                 warnings[-1].append(f"only {match:.0%} of the score's notes were found in it (99% of the training "
                                     f"performances play {SCORE_MATCH_FLOOR:.0%} or more): is {score} the score it "
                                     f"was played from?")
-    ratings, spread = fa.predict_with_spread(np.stack(rows)) if rows else (np.zeros((0, len(DIMENSIONS))),) * 2
+    ratings, spread = (fa.predict_with_spread(np.stack(rows), notes if fa.reads_notes else None) if rows
+                       else (np.zeros((0, len(DIMENSIONS))),) * 2)
     results = [{"file": n, "ratings": t, "spread": u, "warnings": w} for n, t, u, w in
                zip(names, ratings_table(ratings), ratings_table(spread), warnings)]
     for r, m in zip(results, matches):  # with a score: the share of its notes found in the performance
