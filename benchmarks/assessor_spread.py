@@ -2,7 +2,7 @@
 
     python benchmarks/assessor_spread.py [--protocol excerpt] [--score] [--data ../shared/data/percepiano]
 
-Trains the shipped kind of assessor (:data:`~tatumflow.assessment.shipped.SHIPPED_MODEL`)
+Trains the shipped kind of assessor (:data:`~tatumflow.assessment.shipped.SHIPPED_MODELS`)
 on each fold of a protocol, exports it as the package does, and rates the fold's
 held-out segments. Prints how the spread of each rating's forest trees relates to
 its error there: Spearman correlation (pooled and per rating), the share of
@@ -18,10 +18,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from tatumflow.assessment.cv import feature_matrix, note_arrays
-from tatumflow.assessment.inputs import note_rows
 from tatumflow.assessment.data import DIMENSIONS, load_percepiano
+from tatumflow.assessment.inputs import note_rows
 from tatumflow.assessment.protocols import PROTOCOLS, get_protocol
-from tatumflow.assessment.shipped import SHIPPED_MODEL, ForestAssessor
+from tatumflow.assessment.shipped import SHIPPED_MODELS, ForestAssessor
 
 
 def main() -> None:
@@ -33,7 +33,8 @@ def main() -> None:
     data = load_percepiano(a.data)
     X, names = feature_matrix(data, score=a.score)
     Y = data.ratings
-    arrays = note_arrays(data, score=a.score) if "note-boosting" in SHIPPED_MODEL.split("+") else None
+    model = SHIPPED_MODELS[a.score]
+    arrays = note_arrays(data, score=a.score) if "note-boosting" in model.split("+") else None
     rating, spread = np.zeros_like(Y), np.zeros_like(Y)
     for fold in get_protocol(a.protocol, data).folds:
         part = None if arrays is None else [arrays[i] for i in fold.train]
@@ -41,7 +42,7 @@ def main() -> None:
         notes = None if arrays is None else [note_rows(arrays[i], a.score) for i in fold.test]
         rating[fold.test], spread[fold.test] = fa.predict_with_spread(X[fold.test], notes)
     err = np.abs(rating - Y)
-    print(f"{SHIPPED_MODEL}{' +score' if a.score else ''} under {a.protocol}, {len(Y)} segments x {len(DIMENSIONS)} "
+    print(f"{model}{' +score' if a.score else ''} under {a.protocol}, {len(Y)} segments x {len(DIMENSIONS)} "
           f"ratings (errors on the 1..7 scale)")
     print(f"Spearman(spread, |error|): {spearmanr(spread.ravel(), err.ravel())[0]:.3f} pooled; per rating "
           + " ".join(f"{spearmanr(spread[:, d], err[:, d])[0]:.2f}" for d in range(len(DIMENSIONS))))

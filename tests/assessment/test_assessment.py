@@ -147,11 +147,9 @@ def test_exported_trees_equal_sklearn(tmp_path):
         ForestAssessor.load(tmp_path / "old.npz")
 
 
-def test_another_cpus_last_bits_train_the_same_assessor(monkeypatch):
+def test_another_cpus_last_bits_train_the_same_assessor():
     """Features that differ in their last bits, and noise up to 1e-11 where a feature is 0
     on this machine (as another CPU computes them), train the same shipped trees and rate alike."""
-    from tatumflow.assessment import shipped
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((240, 6))
     X[:120, 2] = 0.0  # e.g. the timing spread of a deadpan performance
@@ -160,9 +158,9 @@ def test_another_cpus_last_bits_train_the_same_assessor(monkeypatch):
     other = X * (1 + rng.choice([-2, -1, 1, 2], X.shape) * np.finfo(float).eps)
     other[:120, 2] = rng.choice([-1, 1], 120) * rng.uniform(1e-16, 1e-11, 120)
     assert np.array_equal(portable_features(X), portable_features(other))
-    monkeypatch.setattr(shipped, "SHIPPED_MODEL", "extra-trees-per-dim-compact")  # its forest part: seconds
     names = [f"f{i}" for i in range(6)]
-    a, b = (ForestAssessor.train(x, Y, names) for x in (X, other))
+    a, b = (ForestAssessor.train(x, Y, names, model="extra-trees-per-dim-compact")  # the forest part: seconds
+            for x in (X, other))
     for k in ForestAssessor._ARRAYS:
         assert np.array_equal(getattr(a, k), getattr(b, k)), k
     assert np.array_equal(a.predict(X), a.predict(other))
@@ -189,23 +187,26 @@ def test_the_build_script_reproduces_the_shipped_assessor(percepiano_midi, tmp_p
 def test_shipped_assessor_fits_these_features():
     """Fails when the features or note rows change without retraining the shipped models."""
     from tatumflow.assessment.features import performance_features
-    from tatumflow.assessment.inputs import NOTE_ROW_NAMES, SCORE_NOTE_ROW_NAMES
+    from tatumflow.assessment.inputs import SCORE_NOTE_ROW_NAMES
     from tatumflow.assessment.shipped import MAX_NOTES_RATED, SCORE_MODEL
 
     fa = ForestAssessor.load()
     perfs = [random_performance(np.random.default_rng(i), 150) for i in range(3)]
     _, names = performance_features(perfs)
-    assert fa.feature_names == names
-    assert fa.reads_notes and fa.note_names == list(NOTE_ROW_NAMES)
-    assert ForestAssessor.load(SCORE_MODEL).note_names == list(SCORE_NOTE_ROW_NAMES)
+    assert fa.feature_names == names and not fa.reads_notes
     r = fa.assess(perfs)
     assert r.shape == (3, len(DIMENSIONS)) and np.all((r > 1 / 7 - 1e-6) & (r < 1 + 1e-6))
     assert np.ptp(r, axis=0).max() > 0  # different performances, different ratings
-    # a long performance: its note trees rate MAX_NOTES_RATED of its notes, evenly spaced
-    _, rows, _ = fa.inputs(random_performance(np.random.default_rng(9), 3 * MAX_NOTES_RATED, span=600.0))
+    aware = ForestAssessor.load(SCORE_MODEL)
+    assert aware.reads_notes and aware.note_names == list(SCORE_NOTE_ROW_NAMES)
+    # a long performance: the note trees rate MAX_NOTES_RATED of its notes, evenly spaced
+    long = random_performance(np.random.default_rng(9), 3 * MAX_NOTES_RATED, span=600.0)
+    X, rows, extra = aware.inputs(long, long)  # its own score
+    assert extra["match_rate"] > 0.9 and len(rows) == len(long)
     every = np.linspace(0, len(rows) - 1, MAX_NOTES_RATED).round().astype(int)
-    np.testing.assert_array_equal(fa._note_ratings([rows]), fa._note_ratings([rows[every]]))
-    assert not np.array_equal(fa._note_ratings([rows]), fa._note_ratings([rows[:MAX_NOTES_RATED]]))
+    np.testing.assert_array_equal(aware._note_ratings([rows]), aware._note_ratings([rows[every]]))
+    assert not np.array_equal(aware._note_ratings([rows]), aware._note_ratings([rows[:MAX_NOTES_RATED]]))
+    assert np.all(np.isfinite(aware.predict(X, [rows])))
 
 
 def test_cli_assess(tmp_path, capsys):

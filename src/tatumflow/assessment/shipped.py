@@ -25,9 +25,13 @@ DEFAULT_MODEL = Path(__file__).with_name("default_assessor.npz")
 SCORE_MODEL = Path(__file__).with_name("score_assessor.npz")
 
 
-#: What the shipped assessors are (an ``assess-cv`` model name): per rating, a compact
-#: extra-trees forest, gradient-boosted trees and boosting note by note, averaged.
-SHIPPED_MODEL = "extra-trees-per-dim-compact+boosting-per-dim+note-boosting"
+#: What the shipped assessors are (``assess-cv`` model names), without and with the score:
+#: per rating, a compact extra-trees forest averaged with gradient-boosted trees, and in the
+#: score-aware one also boosting note by note, a third each. (Without the score, rating note
+#: by note gains on unheard excerpts but loses R² on unheard pieces and performers:
+#: docs/assessor.md, "In the shipped assessors".)
+SHIPPED_MODELS = {False: "extra-trees-per-dim-compact+boosting-per-dim",
+                  True: "extra-trees-per-dim-compact+boosting-per-dim+note-boosting"}
 
 
 #: Features within this of zero are zero (see :func:`portable_features`).
@@ -69,7 +73,7 @@ class ForestAssessor:
     onto ``baseline``; its note trees (``on_notes``) are summed onto ``note_baseline``
     for each note (:func:`~.inputs.note_rows`, columns ``note_names``) and the notes'
     ratings averaged. A rating is the mean of the parts it has (what ``assess-cv
-    --model`` scores for :data:`SHIPPED_MODEL`). The spread of a rating's forest trees
+    --model`` scores for :data:`SHIPPED_MODELS`). The spread of a rating's forest trees
     is its uncertainty. All trees share one node table: a leaf has ``feature`` -1 and
     points to itself. :meth:`train` and the predictions read the features and note rows
     through :func:`portable_features`."""
@@ -172,18 +176,20 @@ class ForestAssessor:
                    list(note_names) if any(on_notes) else [])
 
     @classmethod
-    def train(cls, X: np.ndarray, Y: np.ndarray, feature_names: Sequence[str], *, seed: int = 0,
-              meta: dict | None = None, arrays: Sequence | None = None, score: bool = False) -> "ForestAssessor":
-        """Fit :data:`SHIPPED_MODEL` (each of its ``+``-joined parts) on ``X`` (through
-        :func:`portable_features`), ``Y`` and export it. A part that rates note by note
-        reads ``arrays`` (each row's :class:`~.inputs.NoteArrays`; ``score``: read against
-        its score, the note rows then with the deviations)."""
+    def train(cls, X: np.ndarray, Y: np.ndarray, feature_names: Sequence[str], *, model: str | None = None,
+              seed: int = 0, meta: dict | None = None, arrays: Sequence | None = None,
+              score: bool = False) -> "ForestAssessor":
+        """Fit ``model`` (by default the shipped one, :data:`SHIPPED_MODELS`; each of its
+        ``+``-joined parts) on ``X`` (through :func:`portable_features`), ``Y`` and export
+        it. ``score``: ``X`` holds the score-relative features too. A part that rates note
+        by note reads ``arrays`` (each row's :class:`~.inputs.NoteArrays`, with ``score``
+        read against its score: the note rows then hold the deviations)."""
         from .baselines import NOTE_MODELS, NoteBoosting, SklearnModel
         from .inputs import note_row_names
 
         X = portable_features(X)
         models = []
-        for part in SHIPPED_MODEL.split("+"):
+        for part in (model or SHIPPED_MODELS[score]).split("+"):
             if part in NOTE_MODELS:
                 if arrays is None or len(arrays) != len(Y):
                     raise ValueError(f"{part} needs the note arrays of the {len(Y)} training performances")
@@ -333,17 +339,19 @@ def ratings_table(ratings: np.ndarray) -> list[dict[str, float]]:
 
 def build_shipped_assessor(out: "str | Path", *, root=None, seed: int = 0, progress: bool = False,
                            score: bool = False) -> ForestAssessor:
-    """Train an assessor the package ships (:data:`SHIPPED_MODEL` on every labelled
-    PercePiano segment; with ``score``, on the score-relative features too) and write
-    it to ``out`` (``scripts/build_assessor.py``)."""
+    """Train an assessor the package ships (:data:`SHIPPED_MODELS` on every labelled
+    PercePiano segment; with ``score``, the score-aware one, on the score-relative
+    features and the note rows against the score too) and write it to ``out``
+    (``scripts/build_assessor.py``)."""
     from .cv import FEATURE_VERSION, feature_matrix, note_arrays
     from .data import load_percepiano
 
     data = load_percepiano(root)
     X, names = feature_matrix(data, progress=progress, score=score)
-    arrays = note_arrays(data, score=score, progress=progress) if "note-boosting" in SHIPPED_MODEL.split("+") else None
-    fa = ForestAssessor.train(X, data.ratings, names, seed=seed, arrays=arrays, score=score, meta={
-        "model": SHIPPED_MODEL, "trained_on": "PercePiano, all 1,189 labelled segments",
+    model = SHIPPED_MODELS[score]
+    arrays = note_arrays(data, score=score, progress=progress) if "note-boosting" in model.split("+") else None
+    fa = ForestAssessor.train(X, data.ratings, names, model=model, seed=seed, arrays=arrays, score=score, meta={
+        "model": model, "trained_on": "PercePiano, all 1,189 labelled segments",
         "feature_version": FEATURE_VERSION, "seed": seed, "licence": "PercePiano data: MIT",
         **({"score_aware": True} if score else {})})
     fa.save(out)
