@@ -138,7 +138,7 @@ def test_the_shipped_format_rates_note_by_note_as_note_boosting_does(tmp_path):
     back = ForestAssessor.load(fa.save(tmp_path / "a.npz"))
     assert back.reads_notes and back.note_names == list(SCORE_NOTE_ROW_NAMES)
     notes = [note_rows(arrays[i], score=True) for i in test]
-    rating, spread = back.predict_with_spread(X[test], notes, chunk=5)  # notes 5 at a time: the same sums
+    rating, spread = back.predict_with_spread(X[test], notes, chunk=5, block=7)  # 5 rows, 7 notes at a time
     want = (et.predict(X[test]) + hgb.predict(X[test]) + nb.predict(X[test], test)) / 3
     np.testing.assert_allclose(rating, want, atol=1e-6)
     assert spread.min() > 0 and np.ptp(rating[:, 1]) > 0.1  # the legato rating still moves
