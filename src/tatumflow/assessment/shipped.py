@@ -29,7 +29,7 @@ SCORE_MODEL = Path(__file__).with_name("score_assessor.npz")
 #: per rating, a compact extra-trees forest averaged with gradient-boosted trees, and in the
 #: score-aware one also boosting note by note, a third each. (Without the score, rating note
 #: by note gains on unheard excerpts but loses R² on unheard pieces and performers:
-#: docs/assessor.md, "In the shipped assessors".)
+#: docs/assessor.md, "In the score-aware shipped assessor".)
 SHIPPED_MODELS = {False: "extra-trees-per-dim-compact+boosting-per-dim",
                   True: "extra-trees-per-dim-compact+boosting-per-dim+note-boosting"}
 
@@ -388,8 +388,8 @@ def plot_ratings(ratings: np.ndarray, labels: Sequence[str], path: "str | Path")
 #: Fewer notes than this give no ratings: the features would describe next to nothing.
 MIN_NOTES_TO_RATE = 8
 #: The note trees rate at most this many of a performance's notes, evenly spaced (each
-#: note's row still reads all its neighbours): the mean of their ratings, so a long
-#: performance costs no more than a PercePiano segment (at most 413 notes) to rate.
+#: note's row still reads all its neighbours), and average their ratings: a long performance
+#: costs about what a PercePiano segment (at most 413 notes, all rated) does.
 MAX_NOTES_RATED = 512
 #: What the training performances look like (the 1,189 labelled PercePiano segments, measured by
 #: :func:`measure_domain`; a data test checks these numbers): outside it, ratings are guesses.
